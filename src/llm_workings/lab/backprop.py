@@ -330,6 +330,11 @@ class Run:
         }
 
 
+def _finite_or_none(values: np.ndarray) -> list:
+    """A saturated sigmoid/softmax output makes dL/da infinite (the fused dL/dz stays exact); JSON has no inf, so send null."""
+    return [float(v) if math.isfinite(v) else None for v in values.tolist()]
+
+
 def _trace_json(t: StepTrace, example: int) -> dict:
     """A step's trace for one example of its batch, plus the batch-level gradients and updates."""
     row = min(max(example, 0), len(t.batch_indices) - 1)
@@ -355,7 +360,7 @@ def _trace_json(t: StepTrace, example: int) -> dict:
                 "b_before": L.b_before.tolist(),
                 "z": L.z[row].tolist(),
                 "a": L.a[row].tolist(),
-                "dL_da": L.dL_da[row].tolist(),
+                "dL_da": _finite_or_none(L.dL_da[row]),
                 "dL_dz": L.dL_dz[row].tolist(),
                 "dL_dW": L.dL_dW.tolist(),
                 "dR_dW": L.dR_dW.tolist(),
