@@ -11,6 +11,7 @@ import ipaddress
 import json
 import mimetypes
 import re
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -310,6 +311,11 @@ class LabServer(ThreadingHTTPServer):
         self.allowed_hosts = {f"{n}:{port}".lower() for n in names}
         if port == 80:
             self.allowed_hosts |= {n.lower() for n in names}
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser closing a keep-alive connection is routine, not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

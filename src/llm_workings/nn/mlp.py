@@ -110,6 +110,10 @@ class MLP:
         n = len(self.sizes) - 1
         if len(self.weights) != n or len(self.biases) != n or len(self.activations) != n:
             raise ValueError(f"a network with sizes {self.sizes} needs {n} weight matrices, bias vectors and activations")
+        for name in self.activations[:-1]:
+            if name not in HIDDEN_ACTIVATIONS:
+                raise ValueError(f"unknown hidden activation {name!r}; expected one of {sorted(HIDDEN_ACTIVATIONS)}")
+        check_output_and_loss(self.activations[-1], self.loss)
         for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
             expected = (self.sizes[l], self.sizes[l - 1])
             if W.shape != expected:
@@ -210,15 +214,13 @@ class MLP:
         missing = [k for k in ("sizes", "activations", "loss", "weights", "biases") if k not in d]
         if missing:
             raise ValueError(f"exported network is missing {', '.join(missing)}")
-        check_output_and_loss(d["activations"][-1], d["loss"])
-        net = cls(
+        return cls(
             [int(s) for s in d["sizes"]],
             list(d["activations"]),
             d["loss"],
             [np.asarray(W, dtype=np.float64) for W in d["weights"]],
             [np.asarray(b, dtype=np.float64) for b in d["biases"]],
         )
-        return net
 
     @classmethod
     def from_json(cls, text: str) -> "MLP":

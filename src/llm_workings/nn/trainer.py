@@ -1,7 +1,8 @@
 """Mini-batch gradient descent with momentum and L1/L2 regularization.
 
 The batch for step t is a pure function of (seed, t): epoch e = (t - 1) // steps_per_epoch
-uses row e % 64 of the 64 permutations drawn from default_rng([seed, e // 64]). So a trainer's whole state
+uses row e % 64 of the 64 permutations drawn from default_rng([seed, e // 64]); a full
+batch is simply every example in order. So a trainer's whole state
 is the network, the momentum buffers and the step counter, and going back to any
 earlier step is a matter of restoring those three.
 """
@@ -113,6 +114,7 @@ class Trainer:
         self.velocity_W = [np.zeros_like(W) for W in net.weights]
         self.velocity_b = [np.zeros_like(b) for b in net.biases]
         self._permutations: tuple[int, np.ndarray] | None = None
+        self._all = np.arange(len(self.X))
 
     # Both rates may change mid-run: the next step uses the new value.
     @property
@@ -143,6 +145,8 @@ class Trainer:
 
     def batch_indices(self, step: int) -> np.ndarray:
         """Indices of the examples used by step `step` (1-based)."""
+        if self.batch_size == len(self.X):
+            return self._all  # full-batch: every step is an epoch, and order cannot matter
         epoch, k = divmod(step - 1, self.steps_per_epoch)
         block, row = divmod(epoch, EPOCHS_PER_DRAW)
         if self._permutations is None or self._permutations[0] != block:
@@ -178,7 +182,7 @@ class Trainer:
         net = self.net
         t = self.step_count + 1
         idx = self.batch_indices(t)
-        X, Y = self.X[idx], self.Y[idx]
+        X, Y = (self.X, self.Y) if idx is self._all else (self.X[idx], self.Y[idx])
         fp = net.forward(X)
         data_loss = net.data_loss(fp, Y)
         reg_loss = self.reg_loss()
