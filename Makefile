@@ -1,0 +1,19 @@
+# The two commands of the README. Each sets up what it needs first (scripts/setup.sh).
+PY := .venv/bin/python
+
+.PHONY: lab test bench
+
+lab:
+	@scripts/setup.sh base
+	$(PY) -m llm_workings lab
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test:
+	@scripts/setup.sh test
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+bench:
+	@scripts/setup.sh test
+	$(PY) bench/bench_nn.py
+	$(PY) bench/bench_lab.py
+	$(PY) bench/bench_browser.py
