@@ -140,12 +140,24 @@ class Run:
             return XOR_POINTS, XOR_LABELS
         return self.data.X_test, self.data.y_test_clean
 
+    def _evaluate(self) -> dict[str, float | None]:
+        """Loss and accuracy on the training, test and clean sets, at the current weights."""
+        metrics: dict[str, float | None] = {}
+        for name, (X, y) in (
+            ("train", (self.data.X_train, self.data.y_train)),
+            ("test", (self.data.X_test, self.data.y_test)),
+            ("clean", self._clean_set()),
+        ):
+            loss, accuracy = self.trainer.evaluate(X, y)
+            metrics[f"{name}_loss"] = _loss_value(loss)
+            metrics[f"{name}_accuracy"] = accuracy
+        return metrics
+
     def _record(self) -> None:
         """Append this step's losses, and its parameters on the thinned schedule."""
-        tr = self.trainer
-        self.curves["train"].append(_loss_value(tr.evaluate(self.data.X_train, self.data.y_train)[0]))
-        self.curves["test"].append(_loss_value(tr.evaluate(self.data.X_test, self.data.y_test)[0]))
-        self.curves["clean"].append(_loss_value(tr.evaluate(*self._clean_set())[0]))
+        self.metrics = self._evaluate()
+        for name, curve in self.curves.items():
+            curve.append(self.metrics[f"{name}_loss"])
         if self.step % self.param_stride == 0:
             self.param_steps.append(self.step)
             self.param_values.append(np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(self.net.weights, self.net.biases)]))
@@ -206,6 +218,7 @@ class Run:
         keep = [i for i, st in enumerate(self.param_steps) if st <= target]
         self.param_steps = [self.param_steps[i] for i in keep]
         self.param_values = [self.param_values[i] for i in keep]
+        self.metrics = self._evaluate()
         self.error = None
 
     def set_live(self, values: dict[str, Any]) -> None:
@@ -257,9 +270,6 @@ class Run:
 
     def state(self, example: int = 0, history: bool = True) -> dict:
         tr = self.trainer
-        train_loss, train_acc = tr.evaluate(self.data.X_train, self.data.y_train)
-        test_loss, test_acc = tr.evaluate(self.data.X_test, self.data.y_test)
-        clean_loss, clean_acc = tr.evaluate(*self._clean_set())
         trace = self.trace()
         stride = max(1, math.ceil(len(self.curves["train"]) / CURVE_POINTS))
         live = {name: getattr(tr, name) for name in LIVE}
@@ -271,15 +281,7 @@ class Run:
             "can_step_back": self.step > 0,
             "network": self.net.to_dict(),
             "trace": _trace_json(trace, example) if trace else None,
-            "metrics": {
-                "train_loss": _loss_value(train_loss),
-                "test_loss": _loss_value(test_loss),
-                "clean_loss": _loss_value(clean_loss),
-                "train_accuracy": train_acc,
-                "test_accuracy": test_acc,
-                "clean_accuracy": clean_acc,
-                "reg_loss": tr.reg_loss(),
-            },
+            "metrics": {**self.metrics, "reg_loss": tr.reg_loss()},
             "curves": {"steps": list(range(0, self.step + 1, stride)), **{k: v[::stride] for k, v in self.curves.items()}},
             "heatmaps": self.heatmaps(),
             "xor": self._xor() if self.data.is_xor else None,
