@@ -28,7 +28,7 @@ CHECKPOINT_EVERY = 100  # stepping back replays from the nearest checkpoint
 OUTPUT_RESOLUTION = 48
 NEURON_RESOLUTION = 24
 CURVE_POINTS = 400
-PARAMETER_POINTS = 120
+PARAMETER_POINTS = 60
 
 SETTINGS = SettingsTable(
     (
@@ -308,8 +308,10 @@ class Run:
         for l, (W, b) in enumerate(zip(self.net.weights, self.net.biases), start=1):
             names += [f"W{l}[{i},{j}]" for i in range(W.shape[0]) for j in range(W.shape[1])]
             names += [f"b{l}[{i}]" for i in range(b.shape[0])]
-        values = np.array(self.param_values)
-        return {"steps": self.param_steps, "names": names, "values": values.T.tolist()}
+        # Up to 2 x PARAMETER_POINTS are kept; half of them are plenty to draw.
+        stride = max(1, math.ceil(len(self.param_steps) / PARAMETER_POINTS))
+        values = np.array(self.param_values[::stride])
+        return {"steps": self.param_steps[::stride], "names": names, "values": values.T.tolist()}
 
     def data_json(self) -> dict:
         d = self.data
