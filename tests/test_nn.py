@@ -187,6 +187,11 @@ def test_export_round_trip_and_bad_files():
         MLP.from_dict(broken)
 
 
+def test_the_network_says_which_loss_it_uses():
+    net = MLP.create([2, 4, 1], "relu", "sigmoid", "mse")
+    assert repr(net) == "MLP(2-4-1, activations=['relu', 'sigmoid'], loss='mse' (mean squared error), 17 parameters)"
+
+
 def test_softmax_output_trains_on_class_labels():
     d = make_dataset("moons", 200, seed=2)
     net = MLP.create([2, 8, 2], "tanh", "softmax", "cce", seed=0)

@@ -58,7 +58,7 @@ class Gradients:
     dL_db: list[np.ndarray]
 
 
-@dataclass
+@dataclass(repr=False)
 class MLP:
     """A fully connected network: sizes [n_in, hidden..., n_out], one activation per layer."""
 
@@ -105,6 +105,13 @@ class MLP:
     def __post_init__(self) -> None:
         if self.weights:
             self._check_parameters()
+
+    def __repr__(self) -> str:
+        arch = "-".join(map(str, self.sizes))
+        return (
+            f"MLP({arch}, activations={self.activations}, loss={self.loss!r} ({LOSSES[self.loss].title}), "
+            f"{self.n_parameters} parameters)"
+        )
 
     def _check_parameters(self) -> None:
         n = len(self.sizes) - 1
