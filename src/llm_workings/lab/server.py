@@ -185,9 +185,6 @@ def delete_run(h, params, body):
 
 class LabRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: play mode makes many small requests
-    # Headers and body go out in two writes; with Nagle's algorithm on, a keep-alive client's
-    # delayed ACK then holds every response back by ~40 ms.
-    disable_nagle_algorithm = True
     # Headers and body go out as two writes; with Nagle's algorithm on, the second waits
     # for the client's delayed ACK (~40 ms) on every keep-alive response.
     disable_nagle_algorithm = True
