@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import urlsplit
 
 from llm_workings.data import make_dataset
 from llm_workings.lab.backprop import SETTINGS
@@ -81,3 +82,13 @@ def same_number(page_value: str, engine: float) -> bool:
     if page_value == "null":
         return not math.isfinite(engine)
     return math.isclose(float(page_value), engine, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def is_local(url: str) -> bool:
+    """A request that stays on this machine: http(s) to 127.0.0.1, or data:/blob: from it."""
+    parts = urlsplit(url)
+    if parts.scheme == "data":
+        return True
+    if parts.scheme == "blob":
+        return is_local(url[len("blob:") :])
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"

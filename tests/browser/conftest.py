@@ -10,7 +10,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -142,12 +141,3 @@ def new_tab(browser, lab_server):
 def tab(new_tab) -> LabPage:
     return new_tab()
 
-
-def is_local(url: str) -> bool:
-    """A request that stays on this machine: http(s) to 127.0.0.1, or data:/blob: from it."""
-    parts = urlsplit(url)
-    if parts.scheme == "data":
-        return True
-    if parts.scheme == "blob":
-        return is_local(url[len("blob:") :])
-    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"

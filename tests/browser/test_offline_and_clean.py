@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import is_local
+from browser_helpers import is_local
 
 pytestmark = pytest.mark.browser
 
