@@ -25,14 +25,6 @@ const HISTORY_EVERY_MS = 500;
 const MATH_EVERY_MS = 250;
 const URL_EVERY_MS = 1000;
 
-const METRICS = [
-  ["train_loss", "Train loss"],
-  ["test_loss", "Test loss"],
-  ["clean_loss", "Clean loss"],
-  ["train_accuracy", "Train accuracy"],
-  ["test_accuracy", "Test accuracy"],
-  ["reg_loss", "Penalty R"],
-];
 
 class Page {
   constructor(schema) {
@@ -306,7 +298,11 @@ class Page {
   }
 
   buildMetrics() {
-    $("#metrics").innerHTML = METRICS.map(([key, label]) => `<div><dt>${label}</dt><dd class="num" data-key="metrics.${key}"></dd></div>`).join("");
+    const cells = (kind) => ["train", "test", "clean"].map((set) => `<td class="num" data-key="metrics.${set}_${kind}"></td>`).join("");
+    $("#metrics").innerHTML = `<table class="metrics">
+      <thead><tr><th></th><th scope="col">train</th><th scope="col">test</th><th scope="col" title="the test points with their labels before noise">clean</th></tr></thead>
+      <tbody><tr><th scope="row">loss</th>${cells("loss")}</tr><tr><th scope="row">accuracy</th>${cells("accuracy")}</tr>
+      <tr><th scope="row" title="The regularization term R added to the data loss">penalty R</th><td class="num" data-key="metrics.reg_loss"></td><td colspan="2"></td></tr></tbody></table>`;
   }
 
   updateMetrics(state) {

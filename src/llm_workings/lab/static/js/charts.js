@@ -11,11 +11,23 @@ function niceMax(value) {
   return 10 * p;
 }
 
+// Axis labels: short, and in powers of ten once they get long.
 function tick(v) {
-  return v === 0 ? "0" : String(Number(v.toPrecision(3)));
+  if (v === 0) return "0";
+  if (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3) {
+    const [m, e] = v.toExponential(1).split("e");
+    return `${m.replace("-", "−")}×10${String(Number(e)).replace(/[-\d]/g, (c) => "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"["-0123456789".indexOf(c)])}`;
+  }
+  return String(Number(v.toPrecision(3))).replace("-", "−");
 }
 
-function frame(ctx, width, height, xMax, yTicks, yLabel) {
+// Room on the left for the widest y label.
+function leftPad(ctx, labels) {
+  ctx.font = "10px system-ui, sans-serif";
+  return Math.max(PAD.left, Math.ceil(Math.max(...labels.map((l) => ctx.measureText(l).width))) + 10);
+}
+
+function frame(ctx, width, height, xMax, yTicks, yLabel, left = PAD.left) {
   ctx.strokeStyle = "#d5d9de";
   ctx.lineWidth = 1;
   ctx.fillStyle = "#6b7280";
@@ -24,19 +36,19 @@ function frame(ctx, width, height, xMax, yTicks, yLabel) {
   ctx.textBaseline = "middle";
   for (const [y, label] of yTicks) {
     ctx.beginPath();
-    ctx.moveTo(PAD.left, y + 0.5);
+    ctx.moveTo(left, y + 0.5);
     ctx.lineTo(width - PAD.right, y + 0.5);
     ctx.stroke();
-    ctx.fillText(label, PAD.left - 4, y);
+    ctx.fillText(label, left - 4, y);
   }
   ctx.textBaseline = "top";
   ctx.textAlign = "left";
-  ctx.fillText("0", PAD.left, height - PAD.bottom + 5);
+  ctx.fillText("0", left, height - PAD.bottom + 5);
   ctx.textAlign = "right";
   ctx.fillText(`step ${xMax}`, width - PAD.right, height - PAD.bottom + 5);
   if (yLabel) {
     ctx.textAlign = "left";
-    ctx.fillText(yLabel, PAD.left + 4, PAD.top);
+    ctx.fillText(yLabel, left + 4, PAD.top);
   }
 }
 
@@ -80,7 +92,6 @@ export class LossChart {
     const xMax = Math.max(1, steps[steps.length - 1] ?? 1);
     const values = CURVES.flatMap((c) => curves[c.key]).filter((v) => v !== null && Number.isFinite(v));
     const plotH = height - PAD.top - PAD.bottom;
-    const plotW = width - PAD.left - PAD.right;
     let y;
     let ticks;
     if (this.log) {
@@ -95,8 +106,9 @@ export class LossChart {
       y = (v) => PAD.top + (1 - v / top) * plotH;
       ticks = [0, 0.5, 1].map((f) => [y(f * top), tick(f * top)]);
     }
-    frame(ctx, width, height, xMax, ticks, this.log ? "loss (log)" : "loss");
-    const x = (s) => PAD.left + (s / xMax) * plotW;
+    const left = leftPad(ctx, ticks.map((t) => t[1]));
+    frame(ctx, width, height, xMax, ticks, this.log ? "loss (log)" : "loss", left);
+    const x = (s) => left + (s / xMax) * (width - left - PAD.right);
     ctx.lineWidth = 1.8;
     for (const c of CURVES) {
       ctx.strokeStyle = c.colour;
@@ -166,10 +178,11 @@ export class ParameterChart {
     for (const series of p.values) for (const v of series) bound = Math.max(bound, Math.abs(v));
     bound = niceMax(bound);
     const plotH = height - PAD.top - PAD.bottom;
-    const plotW = width - PAD.left - PAD.right;
     const y = (v) => PAD.top + ((bound - v) / (2 * bound)) * plotH;
-    const x = (s) => PAD.left + (s / xMax) * plotW;
-    frame(ctx, width, height, xMax, [[y(bound), tick(bound)], [y(0), "0"], [y(-bound), tick(-bound)]], "value");
+    const ticks = [[y(bound), tick(bound)], [y(0), "0"], [y(-bound), tick(-bound)]];
+    const left = leftPad(ctx, ticks.map((t) => t[1]));
+    const x = (s) => left + (s / xMax) * (width - left - PAD.right);
+    frame(ctx, width, height, xMax, ticks, "value", left);
     const many = p.values.length > 60;
     const drawSeries = (i, emphasised) => {
       const name = p.names[i];

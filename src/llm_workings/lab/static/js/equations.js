@@ -54,6 +54,8 @@ export function buildEquations(trace, network, focus) {
   const mat = (rows) => `\\begin{bmatrix}${rows.map((r) => r.map(n).join("&")).join("\\\\")}\\end{bmatrix}`;
   const range = (count) => [...Array(count).keys()];
   const keysOf = (indices, prefix) => indices.map((i) => (i === GAP ? GAP : `${prefix}.${i}`));
+  // A scalar times a vector or matrix; with a bare number on the right, show the product sign.
+  const scale = (scalar, tex) => (tex.startsWith("\\htmlData") ? `${scalar} \\cdot ${tex}` : `${scalar}\\,${tex}`);
 
   const sizes = network.sizes;
   const L = sizes.length - 1;
@@ -157,7 +159,7 @@ export function buildEquations(trace, network, focus) {
     if (full) {
       const G = (field) => mat(range(sizes[l]).map((i) => range(sizes[l - 1]).map((c) => `${at(l)}.${field}.${i}.${c}`)));
       block.tex.push(`${d("L", `W^{[${l}]}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_b`)}\\,\\big(a^{[${l - 1}]}_b\\big)^{\\!\\top} = ${G("dL_dW")}`);
-      block.tex.push(`\\text{this example's term: }\\; ${col(keysOf(range(sizes[l]), `${at(l)}.dL_dz`))}${row(keysOf(ins, prevA(l)))}`);
+      block.tex.push(`\\text{this example's term: }\\; ${scale(col(keysOf(range(sizes[l]), `${at(l)}.dL_dz`)), row(keysOf(ins, prevA(l))))}`);
       block.tex.push(`${d("L", `b^{[${l}]}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_b`)} = ${col(keysOf(range(sizes[l]), `${at(l)}.dL_db`))}`);
       if (reg) block.tex.push(`${d("R", `W^{[${l}]}`)} = ${regGrad(trace, `W^{[${l}]}`)} = ${G("dR_dW")}`);
     } else {
@@ -190,8 +192,8 @@ export function buildEquations(trace, network, focus) {
       const grads = reg ? `\\Big(${M("dL_dW")} + ${M("dR_dW")}\\Big)` : M("dL_dW");
       const split = reg && sizes[l - 1] > 3;
       block.tex.push(
-        `\\begin{aligned} W^{[${l}]}_{\\text{new}} &= W^{[${l}]}${momSym} - \\eta\\,${gradSym} \\\\ &= ${M("W_before")}${mom} - ${n("learning_rate")}${split ? `\\Big(${M("dL_dW")} \\\\ &\\qquad + ${M("dR_dW")}\\Big)` : grads} \\\\ &= ${M("W_after")} \\end{aligned}`,
-        `b^{[${l}]}_{\\text{new}} = b^{[${l}]}${momSym} - \\eta\\,${d("L", `b^{[${l}]}`)} = ${V("b_before")}${mom} - ${n("learning_rate")}${V("dL_db")} = ${V("b_after")}`,
+        `\\begin{aligned} W^{[${l}]}_{\\text{new}} &= W^{[${l}]}${momSym} - \\eta\\,${gradSym} \\\\ &= ${M("W_before")}${mom} - ${n("learning_rate")}\\,${split ? `\\Big(${M("dL_dW")} \\\\ &\\qquad + ${M("dR_dW")}\\Big)` : grads} \\\\ &= ${M("W_after")} \\end{aligned}`,
+        `b^{[${l}]}_{\\text{new}} = b^{[${l}]}${momSym} - \\eta\\,${d("L", `b^{[${l}]}`)} = ${V("b_before")}${mom} - ${scale(n("learning_rate"), V("dL_db"))} = ${V("b_after")}`,
       );
     } else {
       const j = unit(l);
@@ -200,7 +202,7 @@ export function buildEquations(trace, network, focus) {
       const grads = reg ? `\\Big(${C("dL_dW")} + ${C("dR_dW")}\\Big)` : C("dL_dW");
       block.focus = j;
       block.tex.push(
-        `\\big(W^{[${l}]}_{${j},:}\\big)^{\\!\\top}_{\\text{new}} = ${C("W_before")}${mom} - ${n("learning_rate")}${grads} = ${C("W_after")}`,
+        `\\big(W^{[${l}]}_{${j},:}\\big)^{\\!\\top}_{\\text{new}} = ${C("W_before")}${mom} - ${scale(n("learning_rate"), grads)} = ${C("W_after")}`,
         `b^{[${l}]}_{${j},\\text{new}} = ${n(`${at(l)}.b_before.${j}`)}${mom} - ${n("learning_rate")} \\cdot ${n(`${at(l)}.dL_db.${j}`)} = ${n(`${at(l)}.b_after.${j}`)}`,
       );
       block.tex.push({ note: "The weights into the selected neuron, written as a column." });

@@ -10,6 +10,13 @@ import { fmt } from "./format.js";
 
 const katex = globalThis.katex;
 
+// KaTeX's CSS declares its fonts with font-display: block, and a browser fetches a font only
+// when text first needs it: brackets and big parentheses would stay invisible for a moment
+// whenever a formula scrolls into view. Ask for the faces the lab's formulas use up front.
+for (const face of ["1em KaTeX_Main", "bold 1em KaTeX_Main", "italic 1em KaTeX_Math", "1em KaTeX_AMS", "1em KaTeX_Size1", "1em KaTeX_Size2", "1em KaTeX_Size3", "1em KaTeX_Size4"]) {
+  document.fonts.load(face).catch(() => {});
+}
+
 const OPTIONS = {
   trust: (context) => context.command === "\\htmlData",
   strict: "ignore",
