@@ -241,3 +241,19 @@ def test_edge_hover_shows_weight_and_gradient(tab):
     assert values["network.weights.1.0.2"] == state["network"]["weights"][1][0][2]
     assert values["trace.layers.1.dL_dW.0.2"] == state["trace"]["layers"][1]["dL_dW"][0][2]
     assert "W₂[0,2]" in tooltip.inner_text()
+
+
+def test_a_forgotten_run_is_replayed_from_the_url(tab):
+    tab.open("?seed=4")
+    tab.step_forward(3)
+    weights = tab.state()["network"]["weights"]
+    old_id = tab.state()["run_id"]
+    tab.page.evaluate("(id) => fetch(`/api/backprop/runs/${id}`, {method: 'DELETE'})", old_id)
+    tab.page.click("#forward")  # the server answers 404: the page rebuilds the run from its URL
+    tab.wait(f"window.__lab.state.run_id !== '{old_id}'")
+    tab.idle()
+    assert tab.state()["step"] == 3
+    assert tab.state()["network"]["weights"] == weights
+    assert not tab.page.locator("#banner").is_visible()
+    tab.step_forward()
+    assert tab.state()["step"] == 4

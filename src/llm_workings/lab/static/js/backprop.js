@@ -119,7 +119,8 @@ class Page {
       const loss = allowed.includes(this.current().loss) ? this.current().loss : allowed[0];
       return this.restart({ output: value, loss });
     }
-    if (this.schema.live.includes(name) && this.session.ready()) {
+    // A live setting changes mid-run and is recorded for replay; at step 0 it simply starts the run.
+    if (this.schema.live.includes(name) && this.session.ready() && this.session.state.step > 0) {
       return this.session.setLive({ [name]: value }).then((state) => {
         if (state) this.writeUrl(true);
         else this.controls.set(this.current());
@@ -158,6 +159,12 @@ class Page {
   onError(error) {
     this.pause();
     const field = error instanceof ApiError ? error.field : null;
+    if (error.status === 404 && field === "run_id" && !this.recovering) {
+      // The server forgot this tab's run (it keeps the most recently used ones): replay it from the URL.
+      this.recovering = true;
+      this.loadFromUrl().finally(() => (this.recovering = false));
+      return;
+    }
     this.controls.flag(field);
     this.showBanner(error.message, field ? `The server refused “${field}”` : "Something went wrong", "refused", !this.session.ready());
   }
