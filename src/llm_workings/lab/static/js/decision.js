@@ -32,14 +32,32 @@ export class DecisionView {
     this.dirty = false;
     const size = Math.max(200, Math.min(this.box.width || 300, 340));
     const ctx = prepare(this.canvas, size, size);
+    const [x0, x1, , y1] = this.data.domain;
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(decodedMaps(this.state).output, 0, 0, size, size);
+    ctx.drawImage(this.pointsLayer(size), 0, 0, size, size);
+    // Axis ticks at the domain's corners, so the plane's scale is readable.
+    ctx.fillStyle = "rgba(0,0,0,0.55)";
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textBaseline = "bottom";
+    ctx.textAlign = "left";
+    ctx.fillText(`${x0}`, 3, size - 2);
+    ctx.textAlign = "right";
+    ctx.fillText(`x₁ ${x1}`, size - 3, size - 2);
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left";
+    ctx.fillText(`x₂ ${y1}`, 3, 2);
+  }
+
+  // The points never change during a run: draw them once into their own layer.
+  pointsLayer(size) {
+    const key = `${size}@${window.devicePixelRatio || 1}`;
+    if (this.points?.data === this.data && this.points.key === key && this.points.xor === !!this.state.xor) return this.points.canvas;
+    const canvas = this.points?.canvas ?? document.createElement("canvas");
+    const ctx = prepare(canvas, size, size);
     const [x0, x1, y0, y1] = this.data.domain;
     const px = (x) => ((x - x0) / (x1 - x0)) * size;
     const py = (y) => ((y1 - y) / (y1 - y0)) * size;
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(decodedMaps(this.state).output, 0, 0, size, size);
-    // A light wash keeps the map readable as a background and the points distinct on it.
-    ctx.fillStyle = "rgba(255,255,255,0.35)";
-    ctx.fillRect(0, 0, size, size);
     const radius = this.data.train.X.length > 300 ? 2.5 : 3.5;
     const points = (set, test) => {
       for (let i = 0; i < set.X.length; i++) {
@@ -81,17 +99,8 @@ export class DecisionView {
         ctx.stroke();
       });
     }
-    // Axis ticks at the domain's corners, so the plane's scale is readable.
-    ctx.fillStyle = "rgba(0,0,0,0.55)";
-    ctx.font = "10px system-ui, sans-serif";
-    ctx.textBaseline = "bottom";
-    ctx.textAlign = "left";
-    ctx.fillText(`${x0}`, 3, size - 2);
-    ctx.textAlign = "right";
-    ctx.fillText(`x₁ ${x1}`, size - 3, size - 2);
-    ctx.textBaseline = "top";
-    ctx.textAlign = "left";
-    ctx.fillText(`x₂ ${y1}`, 3, 2);
+    this.points = { data: this.data, key, xor: !!this.state.xor, canvas };
+    return canvas;
   }
 
   renderXor(xor) {

@@ -19,8 +19,8 @@ function bytes(base64) {
 // One RGBA colour per byte value, for this map's range, packed as 32-bit pixels.
 const palettes = new Map();
 
-function palette(lo, hi, centre) {
-  const key = `${lo}/${hi}/${centre}`;
+function palette(lo, hi, centre, wash = 0) {
+  const key = `${lo}/${hi}/${centre}/${wash}`;
   if (palettes.has(key)) return palettes.get(key);
   const bytes = new Uint8ClampedArray(256 * 4);
   for (let b = 0; b < 256; b++) {
@@ -28,8 +28,8 @@ function palette(lo, hi, centre) {
     let t = 0;
     if (v > centre && hi > centre) t = (v - centre) / (hi - centre);
     else if (v < centre && lo < centre) t = -(centre - v) / (centre - lo);
-    const [r, g, bl] = diverging(t);
-    bytes.set([r, g, bl, 255], b * 4);
+    const rgb = diverging(t).map((c) => Math.round(c + (255 - c) * wash));
+    bytes.set([...rgb, 255], b * 4);
   }
   const table = new Uint32Array(bytes.buffer);
   if (palettes.size > 256) palettes.clear();
@@ -37,9 +37,9 @@ function palette(lo, hi, centre) {
   return table;
 }
 
-function paint(pixels, offset, stride, map, resolution, activation) {
+function paint(pixels, offset, stride, map, resolution, activation, wash = 0) {
   const data = bytes(map.data);
-  const colours = palette(map.lo, map.hi, CENTRES[activation] ?? 0);
+  const colours = palette(map.lo, map.hi, CENTRES[activation] ?? 0, wash);
   for (let row = 0; row < resolution; row++) {
     for (let col = 0; col < resolution; col++) pixels[offset + row * stride + col] = colours[data[row * resolution + col]];
   }
@@ -85,7 +85,8 @@ export function decodedMaps(state) {
   const res = h.neuron_resolution;
   const outCtx = sized(output, h.output_resolution, h.output_resolution);
   const outImage = outCtx.createImageData(h.output_resolution, h.output_resolution);
-  paint(new Uint32Array(outImage.data.buffer), 0, h.output_resolution, h.output, h.output_resolution, acts[acts.length - 1]);
+  // The output map is a background for the data points: drawn a third of the way to white.
+  paint(new Uint32Array(outImage.data.buffer), 0, h.output_resolution, h.output, h.output_resolution, acts[acts.length - 1], 0.35);
   outCtx.putImageData(outImage, 0, 0);
   const columns = Math.max(...h.neurons.map((layer) => layer.length));
   const atlasCtx = sized(atlas, columns * res, h.neurons.length * res);

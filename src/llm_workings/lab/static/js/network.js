@@ -163,7 +163,7 @@ export class NetworkView {
     const { weights } = this.state.network;
     const trace = this.state.trace;
     const maps = decodedMaps(this.state);
-    ctx.lineCap = "round";
+    ctx.lineCap = "butt";
     // One path per (sign, width) bucket: a few strokes instead of one per weight.
     const buckets = new Map();
     let hovered = null;
@@ -330,7 +330,10 @@ export class NetworkView {
     this.tooltip.hidden = false;
     const maxLeft = (this.geo?.width ?? 400) - 230;
     this.tooltip.style.left = `${Math.max(0, Math.min(h.x + 14, maxLeft))}px`;
-    this.tooltip.style.top = `${h.y + 14}px`;
+    // Below the pointer, or above it where the panel would cut the tooltip off.
+    const below = h.y + 14;
+    const height = this.tooltip.offsetHeight;
+    this.tooltip.style.top = `${below + height > (this.geo?.height ?? 0) ? Math.max(0, h.y - 10 - height) : below}px`;
   }
 }
 
