@@ -205,5 +205,3 @@ export class ParameterChart {
     ctx.setLineDash([]);
   }
 }
-
-export { LAYER_COLOURS };

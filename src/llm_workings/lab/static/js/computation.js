@@ -51,7 +51,7 @@ export class ComputationView {
     const out = document.createDocumentFragment();
     const head = document.createElement("p");
     head.className = "step-line";
-    head.innerHTML = `These are the numbers of step <span class="num" data-key="step"></span>, which moved the weights from step ${trace.step - 1} to step ${trace.step}.`;
+    head.innerHTML = `Training step <span class="num" data-key="step"></span>: the step that produced the weights shown above, from the weights before it.`;
     out.append(head);
     for (const section of sections) {
       const el = document.createElement("section");

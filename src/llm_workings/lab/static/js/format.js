@@ -17,7 +17,7 @@ export function fmt(value) {
   return text;
 }
 
-// Two decimals for accuracies shown as percentages.
+// Accuracies, as whole percentages.
 export function percent(value) {
   return value === null || value === undefined ? "—" : `${(100 * value).toFixed(0)}%`;
 }

@@ -6,9 +6,6 @@
 // Values are parsed only as far as their kind says; anything malformed is passed on
 // as text so the server's validation names the field and says what it expects.
 
-// Keys of the page itself, next to the settings.
-export const PAGE_KEYS = ["step", "changes"];
-
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function number(text) {
