@@ -84,11 +84,13 @@ def test_a_shared_url_replays_the_run_identically(tab, new_tab):
     tab.wait("window.__lab.state.step >= 12")
     tab.page.click("#play")
     tab.idle()
+    tab.click('#examples button[data-example="2"]')
     original = tab.state()
+    assert original["trace"]["example"] == 2
     assert original["changes"] == [[5, "learning_rate", 0.2]]
     assert original["settings"]["learning_rate"] == 0.2
     url = tab.wait(f"location.search.includes('step={original['step']}') && location.href")
-    assert "changes=5:learning_rate:0.2" in url and "learning_rate=0.5" in url and "seed=7" in url
+    assert "changes=5:learning_rate:0.2" in url and "learning_rate=0.5" in url and "seed=7" in url and "example=2" in url
 
     fresh = new_tab().open("?" + urlsplit(url).query)
     replay = fresh.state()
@@ -118,9 +120,9 @@ def test_two_tabs_train_independently(new_tab):
     assert b.state()["network"] == sa["network"]  # same settings and seed, same step: same weights
 
 
-def api_error(base: str, settings: dict) -> dict:
+def api_error(base: str, settings: dict, **body) -> dict:
     request = urllib.request.Request(
-        base + "/api/backprop/runs", data=json.dumps({"settings": settings}).encode(), method="POST", headers={"Content-Type": "application/json"}
+        base + "/api/backprop/runs", data=json.dumps({"settings": settings, **body}).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
     try:
         urllib.request.urlopen(request)
@@ -136,10 +138,11 @@ def api_error(base: str, settings: dict) -> dict:
         ("?hidden=4,99", {"hidden": [4, 99]}, "hidden"),
         ("?dataset=mnist", {"dataset": "mnist"}, "dataset"),
         ("?temperature=2", {"temperature": "2"}, "temperature"),
+        ("?step=ten", None, "step"),
     ],
 )
 def test_an_invalid_url_parameter_shows_the_servers_message(tab, query, settings, field):
-    expected = api_error(tab.base, settings)
+    expected = api_error(tab.base, settings) if settings is not None else api_error(tab.base, {}, step="ten")
     assert expected["field"] == field
     tab.open(query)
     banner = tab.page.locator("#banner")

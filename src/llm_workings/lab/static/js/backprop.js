@@ -85,8 +85,9 @@ class Page {
   }
 
   async loadFromUrl() {
-    const { settings, step, changes } = this.url.parse(location.search);
+    const { settings, step, changes, example } = this.url.parse(location.search);
     this.pause();
+    this.session.example = example;
     this.focus = [];
     this.controls.set(settings);
     return this.session.start(settings, step, changes);
@@ -250,7 +251,7 @@ class Page {
     if (!s || !this.session.settings) return;
     this.urlDirty = false;
     this.lastUrl = performance.now();
-    const query = this.url.format({ settings: this.session.settings, step: s.step, changes: s.changes });
+    const query = this.url.format({ settings: this.session.settings, step: s.step, changes: s.changes, example: s.trace?.example ?? this.session.example });
     if (query !== location.search) history[replace ? "replaceState" : "pushState"](null, "", query);
   }
 

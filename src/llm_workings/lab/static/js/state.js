@@ -1,7 +1,7 @@
 // The page's whole state in its URL, built from the server's settings table
 // (as TensorFlow Playground's state.ts does): every setting, seed included, plus the
-// step reached and the live changes made on the way. Loading such a URL replays the
-// run exactly.
+// step reached, the live changes made on the way, and the example of the batch being
+// followed. Loading such a URL replays the run exactly.
 //
 // Values are parsed only as far as their kind says; anything malformed is passed on
 // as text so the server's validation names the field and says what it expects.
@@ -56,27 +56,30 @@ export class UrlState {
     return Object.fromEntries(this.table.map((s) => [s.name, Array.isArray(s.default) ? [...s.default] : s.default]));
   }
 
-  // URL query -> {settings, step, changes}. Missing settings take their defaults.
+  // URL query -> {settings, step, changes, example}. Missing settings take their defaults.
   // Unknown names go to the server too, which refuses them by name.
   parse(search) {
     const params = new URLSearchParams(search);
     const settings = this.defaults();
     let step = 0;
     let changes = [];
+    let example = 0;
     for (const [key, text] of params) {
       if (key === "step") step = number(text.trim());
+      else if (key === "example") example = number(text.trim());
       else if (key === "changes") changes = parseChanges(text);
       else if (this.byName[key]) settings[key] = parseValue(this.byName[key], text);
       else settings[key] = text;
     }
-    return { settings, step, changes };
+    return { settings, step, changes, example };
   }
 
   // {settings, step, changes} -> "?dataset=xor&...": every setting in table order, then the page keys.
-  format({ settings, step = 0, changes = [] }) {
+  format({ settings, step = 0, changes = [], example = 0 }) {
     const parts = this.table.map((s) => `${s.name}=${encode(formatValue(s, settings[s.name]))}`);
     if (step) parts.push(`step=${step}`);
     if (changes.length) parts.push(`changes=${encode(formatChanges(changes))}`);
+    if (example) parts.push(`example=${example}`);
     return "?" + parts.join("&");
   }
 }
