@@ -27,7 +27,7 @@ function layout(sizes, width) {
     const y0 = TOP + (height - TOP - BOTTOM - n * pitch) / 2;
     return { x, units: Array.from({ length: n }, (_, u) => ({ x, y: y0 + u * pitch + 4 })) };
   });
-  return { sizes, width, height, size, columns };
+  return { sizes, width, height, size, columns, dense: maxUnits > 8 };
 }
 
 function edgePath(geo, c, from, to) {
@@ -53,8 +53,9 @@ function bezierPoints([x1, y1, c1x, c1y, c2x, c2y, x2, y2], n = 16) {
   return points;
 }
 
-function edgeWidth(w) {
-  return 0.6 + Math.min(Math.abs(w), 5) * 1.3;
+// Thicker for larger weights; thinner overall when there are many, so the picture stays legible.
+function edgeWidth(w, dense = false) {
+  return dense ? 0.4 + Math.min(Math.abs(w), 5) * 0.55 : 0.6 + Math.min(Math.abs(w), 5) * 1.3;
 }
 
 export class NetworkView {
@@ -174,7 +175,7 @@ export class NetworkView {
           const w = W[to][from];
           const p = edgePath(geo, l, from, to);
           if (this.hover?.kind === "edge" && this.hover.layer === l && this.hover.to === to && this.hover.from === from) hovered = [p, w];
-          const width = Math.round(edgeWidth(w) * 2) / 2;
+          const width = Math.round(edgeWidth(w, geo.dense) * 2) / 2;
           const key = `${w < 0 ? "-" : "+"}${width}`;
           if (!buckets.has(key)) buckets.set(key, { negative: w < 0, width, paths: [] });
           buckets.get(key).paths.push(p);
@@ -197,7 +198,7 @@ export class NetworkView {
       ctx.moveTo(p[0], p[1]);
       ctx.bezierCurveTo(p[2], p[3], p[4], p[5], p[6], p[7]);
       ctx.strokeStyle = "#111";
-      ctx.lineWidth = edgeWidth(w) + 1.5;
+      ctx.lineWidth = edgeWidth(w, geo.dense) + 1.5;
       ctx.stroke();
     }
     ctx.imageSmoothingEnabled = true;
@@ -248,7 +249,7 @@ export class NetworkView {
       if (x < left - 4 || x > right + 4) continue;
       for (let to = 0; to < weights[l].length; to++) {
         for (let from = 0; from < weights[l][to].length; from++) {
-          const reach = Math.max(4, edgeWidth(weights[l][to][from]) / 2 + 2);
+          const reach = Math.max(4, edgeWidth(weights[l][to][from], this.geo.dense) / 2 + 2);
           for (const [px, py] of bezierPoints(edgePath(this.geo, l, from, to))) {
             const d = Math.hypot(px - x, py - y);
             if (d <= reach && (!best || d < best.d)) best = { kind: "edge", layer: l, to, from, d, x, y };
