@@ -32,7 +32,9 @@ def free_port() -> int:
 def time_to_first_answer() -> float:
     port = free_port()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "llm_workings", "lab", "--no-browser", "--port", str(port)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_workings", "lab", "--no-browser", "--port", str(port)], stdout=subprocess.DEVNULL
+    )
     try:
         while True:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-from llm_workings.data import make_dataset
 from llm_workings.lab import backprop
 from llm_workings.lab.server import serve_in_thread
 from llm_workings.nn import MLP, Trainer
@@ -51,18 +50,21 @@ def step(server, state, n=1, **extra):
 
 def engine_trainer(settings: dict) -> Trainer:
     """The run the page describes, built directly from the engine."""
-    s = {**backprop.SETTINGS.defaults(), **settings}
-    d = make_dataset(s["dataset"], s["samples"], s["noise"], s["train_ratio"], s["seed"])
-    n_out = 2 if s["output"] == "softmax" else 1
-    net = MLP.create([2, *s["hidden"], n_out], s["activation"], s["output"], s["loss"], seed=s["seed"])
-    return Trainer(
-        net, d.X_train, d.y_train, learning_rate=s["learning_rate"], batch_size=s["batch_size"],
-        momentum=s["momentum"], regularization=s["regularization"], reg_rate=s["reg_rate"], seed=s["seed"],
-    )
+    s = backprop.SETTINGS.validate(settings)
+    return backprop.trainer_for(s, backprop.dataset_for(s))
 
 
-SPIRAL = {"dataset": "spiral", "samples": 300, "hidden": [6, 5], "batch_size": 16, "learning_rate": 0.1, "momentum": 0.5,
-          "regularization": "l2", "reg_rate": 0.001, "seed": 11}
+SPIRAL = {
+    "dataset": "spiral",
+    "samples": 300,
+    "hidden": [6, 5],
+    "batch_size": 16,
+    "learning_rate": 0.1,
+    "momentum": 0.5,
+    "regularization": "l2",
+    "reg_rate": 0.001,
+    "seed": 11,
+}
 
 
 def test_schema_describes_every_setting(server):
@@ -144,8 +146,15 @@ def test_xor_panel_and_heatmaps_come_from_the_network(server):
 
 
 def test_divergence_is_reported_in_the_state_and_training_stops(server):
-    settings = {"dataset": "gaussians", "hidden": [8], "activation": "relu", "output": "linear", "loss": "mse",
-                "learning_rate": 20.0, "batch_size": 10}
+    settings = {
+        "dataset": "gaussians",
+        "hidden": [8],
+        "activation": "relu",
+        "output": "linear",
+        "loss": "mse",
+        "learning_rate": 20.0,
+        "batch_size": 10,
+    }
     state = step(server, create(server, settings), 500)
     assert state["error"]["cause"] == "learning rate"
     assert state["step"] == state["error"]["step"] - 1
@@ -156,6 +165,14 @@ def test_step_limit_stops_a_run(server, monkeypatch):
     monkeypatch.setattr(backprop, "MAX_STEPS", 15)
     state = step(server, create(server), 40)
     assert state["step"] == 15 and state["error"]["cause"] == "step limit"
+
+
+def test_a_batch_larger_than_the_training_set_is_capped_with_a_notice(server):
+    status, state, _ = call(server, "POST", "/api/backprop/runs", {"settings": {"dataset": "xor", "batch_size": 30}})
+    assert status == 201
+    assert state["run_settings"]["batch_size"] == 4 and state["settings"]["batch_size"] == 4
+    assert state["notices"] == ["Batch size 30 is more than the 4 training points, so each step uses all 4."]
+    assert step(server, state, 1)["trace"]["batch_size"] == 4
 
 
 def test_export_loads_with_the_snippet(server, tmp_path):
@@ -192,7 +209,6 @@ def server_api():
         ({"settings": {"dataset": "mnist"}}, "dataset", "dataset must be one of"),
         ({"settings": {"colour": "red"}}, "colour", "unknown setting 'colour'"),
         ({"settings": {"output": "linear", "loss": "bce"}}, "loss", "does not fit output 'linear'"),
-        ({"settings": {"samples": 20, "batch_size": 30, "dataset": "circle"}}, "batch_size", "at most the number of training points (10)"),
         ({"settings": {}, "step": 10**9}, "step", "step must be an integer between 0 and"),
         ({"settings": {}, "changes": [[3, "dataset", "xor"]]}, "changes", "only ['learning_rate', 'reg_rate'] can change"),
         ({"settings": {}, "changes": [[3, "learning_rate"]]}, "changes", "each change must be [step, setting, value]"),

@@ -95,7 +95,13 @@ def test_gradients_match_central_finite_differences(problem):
     assert rel_error(gW + gb, numeric_W + numeric_b) < 1e-6
 
 
-TORCH_ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "linear": lambda z: z, "softmax": lambda z: torch.softmax(z, dim=1)}
+TORCH_ACT = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "linear": lambda z: z,
+    "softmax": lambda z: torch.softmax(z, dim=1),
+}
 
 
 def torch_loss(net: MLP, Ws, bs, X, Y, reg, reg_rate) -> torch.Tensor:
@@ -148,7 +154,9 @@ def test_trainer_update_matches_torch_sgd(problem, momentum, lr):
     assume(far_from_kinks(net, X, margin=1e-9))
     ref = net.copy()
     labels = Y.argmax(axis=1) if net.activations[-1] == "softmax" else Y[:, 0]
-    trainer = Trainer(net, X, labels, learning_rate=lr, batch_size=len(X), momentum=momentum, regularization=reg, reg_rate=reg_rate)
+    trainer = Trainer(
+        net, X, labels, learning_rate=lr, batch_size=len(X), momentum=momentum, regularization=reg, reg_rate=reg_rate
+    )
     trainer.Y = Y  # regression targets may not be class labels
     Ws, bs = torch_parameters(ref)
     opt = torch.optim.SGD(Ws + bs, lr=lr, momentum=momentum)

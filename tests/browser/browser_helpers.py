@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
-from llm_workings.data import make_dataset
-from llm_workings.lab.backprop import SETTINGS
-from llm_workings.nn import MLP, StepTrace, Trainer
+from llm_workings.lab.backprop import SETTINGS, dataset_for, trainer_for
+from llm_workings.nn import StepTrace
 
 PER_EXAMPLE = {"z", "a", "dL_da", "dL_dz"}  # trace fields with one row per batch example
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -16,20 +15,7 @@ SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 def engine_trace(settings: dict, step: int) -> StepTrace:
     """The trace of step `step` for these settings, built the way the lab's Run builds its run."""
     s = SETTINGS.validate(settings)
-    data = make_dataset(s["dataset"], s["samples"], s["noise"], s["train_ratio"], s["seed"])
-    n_out = 2 if s["output"] == "softmax" else 1
-    net = MLP.create([2, *s["hidden"], n_out], s["activation"], s["output"], s["loss"], seed=s["seed"])
-    trainer = Trainer(
-        net,
-        data.X_train,
-        data.y_train,
-        learning_rate=s["learning_rate"],
-        batch_size=s["batch_size"],
-        momentum=s["momentum"],
-        regularization=s["regularization"],
-        reg_rate=s["reg_rate"],
-        seed=s["seed"],
-    )
+    trainer = trainer_for(s, dataset_for(s))
     for _ in range(step - 1):
         trainer.step()
     return trainer.step(trace=True)

@@ -260,3 +260,19 @@ def test_a_forgotten_run_is_replayed_from_the_url(tab):
     assert not tab.page.locator("#banner").is_visible()
     tab.step_forward()
     assert tab.state()["step"] == 4
+
+
+def test_switching_to_a_smaller_dataset_caps_the_batch_size_and_says_so(tab):
+    tab.open("?dataset=spiral&batch_size=32")
+    assert tab.state()["settings"]["batch_size"] == 32
+    tab.page.select_option("select[name=dataset]", "xor")
+    tab.wait("window.__lab.state.settings.dataset === 'xor'")
+    tab.idle()
+    assert tab.state()["settings"]["batch_size"] == 4
+    assert "batch_size=4" in tab.page.url
+    assert "more than the 4 training points" in tab.text("#banner")
+    tab.step_forward()
+    assert tab.state()["trace"]["batch_size"] == 4
+    # The notice belongs to that run: the next run clears it.
+    tab.click("#reset")
+    assert not tab.page.locator("#banner").is_visible()

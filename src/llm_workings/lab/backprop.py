@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DATASETS, XOR_LABELS, XOR_POINTS, make_dataset
+from ..data import DATASETS, XOR_LABELS, XOR_POINTS, Dataset, make_dataset
 from ..nn import HIDDEN_ACTIVATIONS, LOSSES, MLP, OUTPUT_ACTIVATIONS, REGULARIZATIONS, DivergenceError, Trainer
 from ..nn.trainer import StepTrace, TrainerState
 from .settings import ApiError, Setting, SettingsTable
@@ -33,19 +33,113 @@ PARAMETER_POINTS = 60
 SETTINGS = SettingsTable(
     (
         Setting("dataset", "choice", "xor", "Dataset", "The points the network learns to separate.", DATASETS, group="data"),
-        Setting("noise", "float", 0.0, "Label noise", "Probability that a training or test label is flipped.", min=0.0, max=0.5, group="data"),
-        Setting("samples", "int", 200, "Samples", "How many points to draw (the clean XOR set always has 4).", min=4, max=2000, group="data"),
-        Setting("train_ratio", "float", 0.5, "Train share", "Share of the points used for training; the rest are test points.", min=0.1, max=0.9, group="data"),
-        Setting("hidden", "int_list", [4], "Hidden layers", "Neurons in each hidden layer.", min=1, max=16, max_length=6, group="network"),
-        Setting("activation", "choice", "tanh", "Activation", "The nonlinearity of every hidden neuron.", tuple(HIDDEN_ACTIVATIONS), group="network"),
-        Setting("output", "choice", "sigmoid", "Output", "The output layer's activation.", tuple(OUTPUT_ACTIVATIONS), group="network"),
+        Setting(
+            "noise",
+            "float",
+            0.0,
+            "Label noise",
+            "Probability that a training or test label is flipped.",
+            min=0.0,
+            max=0.5,
+            group="data",
+        ),
+        Setting(
+            "samples",
+            "int",
+            200,
+            "Samples",
+            "How many points to draw (the clean XOR set always has 4).",
+            min=4,
+            max=2000,
+            group="data",
+        ),
+        Setting(
+            "train_ratio",
+            "float",
+            0.5,
+            "Train share",
+            "Share of the points used for training; the rest are test points.",
+            min=0.1,
+            max=0.9,
+            group="data",
+        ),
+        Setting(
+            "hidden",
+            "int_list",
+            [4],
+            "Hidden layers",
+            "Neurons in each hidden layer.",
+            min=1,
+            max=16,
+            max_length=6,
+            group="network",
+        ),
+        Setting(
+            "activation",
+            "choice",
+            "tanh",
+            "Activation",
+            "The nonlinearity of every hidden neuron.",
+            tuple(HIDDEN_ACTIVATIONS),
+            group="network",
+        ),
+        Setting(
+            "output", "choice", "sigmoid", "Output", "The output layer's activation.", tuple(OUTPUT_ACTIVATIONS), group="network"
+        ),
         Setting("loss", "choice", "bce", "Loss", "What training minimises.", tuple(LOSSES), group="network"),
-        Setting("learning_rate", "float", 0.5, "Learning rate", "Step size of each update. Changes take effect on the next step.", min=1e-5, max=100.0, log_scale=True, live=True, group="training"),
+        Setting(
+            "learning_rate",
+            "float",
+            0.5,
+            "Learning rate",
+            "Step size of each update. Changes take effect on the next step.",
+            min=1e-5,
+            max=100.0,
+            log_scale=True,
+            live=True,
+            group="training",
+        ),
         Setting("batch_size", "int", 4, "Batch size", "Examples averaged in each step.", min=1, max=256, group="training"),
-        Setting("momentum", "float", 0.0, "Momentum", "Share of the previous update carried into the next.", min=0.0, max=0.99, group="training"),
-        Setting("regularization", "choice", "none", "Regularization", "Penalty on the weights' size.", REGULARIZATIONS, group="training"),
-        Setting("reg_rate", "float", 0.0, "Regularization rate", "Strength of the penalty. Changes take effect on the next step.", min=0.0, max=10.0, live=True, group="training"),
-        Setting("seed", "int", 1, "Seed", "Seeds the data, the initial weights and the batch order.", min=0, max=2**31 - 1, group="training"),
+        Setting(
+            "momentum",
+            "float",
+            0.0,
+            "Momentum",
+            "Share of the previous update carried into the next.",
+            min=0.0,
+            max=0.99,
+            group="training",
+        ),
+        Setting(
+            "regularization",
+            "choice",
+            "none",
+            "Regularization",
+            "Penalty on the weights' size.",
+            REGULARIZATIONS,
+            group="training",
+        ),
+        Setting(
+            "reg_rate",
+            "float",
+            0.0,
+            "Regularization rate",
+            "Strength of the penalty. Changes take effect on the next step.",
+            min=0.0,
+            max=10.0,
+            live=True,
+            group="training",
+        ),
+        Setting(
+            "seed",
+            "int",
+            1,
+            "Seed",
+            "Seeds the data, the initial weights and the batch order.",
+            min=0,
+            max=2**31 - 1,
+            group="training",
+        ),
     )
 )
 LIVE = tuple(s.name for s in SETTINGS.settings if s.live)
@@ -58,7 +152,9 @@ def schema() -> dict:
         "losses_for_output": {out: [n for n, f in LOSSES.items() if out in f.outputs] for out in OUTPUT_ACTIVATIONS},
         "limits": {"max_steps": MAX_STEPS, "max_steps_per_request": MAX_STEPS_PER_REQUEST},
         "formulas": {
-            "activations": {n: {"f": f.formula, "df": f.derivative} for n, f in {**HIDDEN_ACTIVATIONS, **OUTPUT_ACTIVATIONS}.items()},
+            "activations": {
+                n: {"f": f.formula, "df": f.derivative} for n, f in {**HIDDEN_ACTIVATIONS, **OUTPUT_ACTIVATIONS}.items()
+            },
             "losses": {n: {"title": f.title, "f": f.formula} for n, f in LOSSES.items()},
         },
     }
@@ -89,6 +185,31 @@ def _loss_value(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def dataset_for(s: dict[str, Any]) -> Dataset:
+    """The dataset that validated page settings describe."""
+    return make_dataset(s["dataset"], s["samples"], s["noise"], s["train_ratio"], s["seed"])
+
+
+def trainer_for(s: dict[str, Any], data: Dataset) -> Trainer:
+    """A fresh network and its trainer, as validated page settings describe them."""
+    n_out = 2 if s["output"] == "softmax" else 1
+    try:
+        net = MLP.create([2, *s["hidden"], n_out], s["activation"], s["output"], s["loss"], seed=s["seed"])
+    except ValueError as e:
+        raise ApiError(str(e), field="loss") from None
+    return Trainer(
+        net,
+        data.X_train,
+        data.y_train,
+        learning_rate=s["learning_rate"],
+        batch_size=s["batch_size"],
+        momentum=s["momentum"],
+        regularization=s["regularization"],
+        reg_rate=s["reg_rate"],
+        seed=s["seed"],
+    )
+
+
 @dataclass
 class Run:
     """One learner's training run: settings, network, trainer, history."""
@@ -99,26 +220,17 @@ class Run:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.data = make_dataset(s["dataset"], s["samples"], s["noise"], s["train_ratio"], s["seed"])
-        n_out = 2 if s["output"] == "softmax" else 1
-        try:
-            self.net = MLP.create([2, *s["hidden"], n_out], s["activation"], s["output"], s["loss"], seed=s["seed"])
-        except ValueError as e:
-            raise ApiError(str(e), field="loss") from None
+        self.data = dataset_for(s)
         n_train = len(self.data.X_train)
+        self.notices: list[str] = []
         if s["batch_size"] > n_train:
-            raise ApiError(f"batch_size must be at most the number of training points ({n_train}); got {s['batch_size']}", field="batch_size")
-        self.trainer = Trainer(
-            self.net,
-            self.data.X_train,
-            self.data.y_train,
-            learning_rate=s["learning_rate"],
-            batch_size=s["batch_size"],
-            momentum=s["momentum"],
-            regularization=s["regularization"],
-            reg_rate=s["reg_rate"],
-            seed=s["seed"],
-        )
+            # Switching to a smaller dataset should not be refused; say what changed instead.
+            self.notices.append(
+                f"Batch size {s['batch_size']} is more than the {n_train} training points, so each step uses all {n_train}."
+            )
+            self.settings = {**s, "batch_size": n_train}
+        self.trainer = trainer_for(self.settings, self.data)
+        self.net = self.trainer.net
         self.changes: list[list] = []  # [step, name, value]: live changes, replayable from a URL
         self.checkpoints: dict[int, TrainerState] = {0: self.trainer.state()}
         self.curves: dict[str, list] = {"train": [], "test": [], "clean": []}
@@ -160,7 +272,9 @@ class Run:
             curve.append(self.metrics[f"{name}_loss"])
         if self.step % self.param_stride == 0:
             self.param_steps.append(self.step)
-            self.param_values.append(np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(self.net.weights, self.net.biases)]))
+            self.param_values.append(
+                np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(self.net.weights, self.net.biases)])
+            )
             if len(self.param_steps) > 2 * PARAMETER_POINTS:
                 # Keep every other point and halve the rate: bounded memory, whole history.
                 self.param_stride *= 2
@@ -180,7 +294,11 @@ class Run:
         self.error = None
         for _ in range(n):
             if self.step >= MAX_STEPS:
-                self.error = {"message": f"This run reached the lab's limit of {MAX_STEPS} steps. Reset to start again.", "cause": "step limit", "step": self.step}
+                self.error = {
+                    "message": f"This run reached the lab's limit of {MAX_STEPS} steps. Reset to start again.",
+                    "cause": "step limit",
+                    "step": self.step,
+                }
                 return
             self._apply_changes_at(self.step)
             before = self.trainer.state(copy=False)
@@ -286,6 +404,7 @@ class Run:
             "heatmaps": self.heatmaps(),
             "xor": self._xor() if self.data.is_xor else None,
             "error": self.error,
+            "notices": self.notices,
         }
         if history:
             state["parameters"] = self._parameter_history()
@@ -395,7 +514,9 @@ class RunStore:
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
-                raise ApiError(f"no run {run_id!r}: it may have expired; reload the page to start it again", status=404, field="run_id")
+                raise ApiError(
+                    f"no run {run_id!r}: it may have expired; reload the page to start it again", status=404, field="run_id"
+                )
             self._runs.move_to_end(run_id)
             return run
 

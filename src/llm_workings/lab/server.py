@@ -13,7 +13,6 @@ import mimetypes
 import re
 import sys
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -96,7 +95,9 @@ def _changes(value: Any) -> list[list]:
             raise ApiError(f"each change must be [step, setting, value]; got {entry!r}", field="changes")
         step, name, v = entry
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= backprop.MAX_STEPS:
-            raise ApiError(f"a change's step must be an integer between 0 and {backprop.MAX_STEPS}; got {step!r}", field="changes")
+            raise ApiError(
+                f"a change's step must be an integer between 0 and {backprop.MAX_STEPS}; got {step!r}", field="changes"
+            )
         if name not in backprop.LIVE:
             raise ApiError(f"only {list(backprop.LIVE)} can change mid-run; got {name!r}", field="changes")
         clean.append([step, name, backprop.SETTINGS.by_name[name].coerce(v)])
@@ -118,7 +119,9 @@ def create_run(h, params, body):
     with run.lock:
         run.replay(steps, changes)
         api.runs.add(run)
-        return 201, {**run.state(_example(body), body.get("history", True) is not False), "data": run.data_json()}
+        # run_settings: what the run really uses (the batch size may have been capped).
+        state = run.state(_example(body), body.get("history", True) is not False)
+        return 201, {**state, "data": run.data_json(), "run_settings": run.settings}
 
 
 def _example(body: dict) -> int:
@@ -148,7 +151,9 @@ def _set_live(run: backprop.Run, body: dict) -> None:
     posted = body.get("settings", {})
     fixed = sorted(set(posted) - set(backprop.LIVE)) if isinstance(posted, dict) else []
     if fixed:
-        raise ApiError(f"{fixed[0]!r} cannot change mid-run (only {list(backprop.LIVE)} can); start a new run instead", field=fixed[0])
+        raise ApiError(
+            f"{fixed[0]!r} cannot change mid-run (only {list(backprop.LIVE)} can); start a new run instead", field=fixed[0]
+        )
     run.set_live(backprop.SETTINGS.validate(posted, partial=True))
 
 
@@ -236,7 +241,10 @@ class LabRequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         if not self._host_allowed():
-            self._send_error(403, f"Host header {self.headers.get('Host')!r} is not this server's address; the lab only answers {sorted(self.server.allowed_hosts)}")
+            self._send_error(
+                403,
+                f"Host header {self.headers.get('Host')!r} is not this server's address; the lab only answers {sorted(self.server.allowed_hosts)}",
+            )
             return
         path = urlsplit(self.path).path
         try:

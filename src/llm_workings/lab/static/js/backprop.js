@@ -135,6 +135,10 @@ class Page {
     if (state.error) {
       this.pause();
       this.showBanner(state.error.message, `Training stopped at step ${state.step}`, "diverged");
+    } else if (state.run_id !== this.noticedRun) {
+      this.noticedRun = state.run_id;
+      if (state.notices.length) this.showBanner(state.notices.join(" "), "Note", "notice");
+      else this.hideBanner(false);
     }
     const settings = state.settings;
     this.controls.set({ ...this.session.settings, ...Object.fromEntries(this.schema.live.map((n) => [n, settings[n]])) });
@@ -353,9 +357,10 @@ class Page {
     banner.hidden = false;
   }
 
-  hideBanner(onlyDivergence) {
+  // A notice about how the run was set up stays until the next run; errors clear on the next state.
+  hideBanner(keepNotice) {
     const banner = $("#banner");
-    if (!onlyDivergence || banner.classList.contains("diverged") || banner.classList.contains("refused")) {
+    if (!keepNotice || !banner.classList.contains("notice")) {
       banner.hidden = true;
       this.controls.flag(null);
     }

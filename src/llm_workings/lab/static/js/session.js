@@ -58,7 +58,8 @@ export class Session {
       const state = await backprop.create({ settings, step, changes, example: this.example, history: true });
       if (this.runId) backprop.remove(this.runId);
       this.runId = state.run_id;
-      this.settings = settings;
+      this.settings = state.run_settings; // as the server applied them (it may cap the batch size)
+      delete state.run_settings;
       return state;
     });
   }
