@@ -237,6 +237,8 @@ def test_other_bad_requests(server):
     assert status == 404
     status, error, _ = call(server, "DELETE", "/api/backprop/schema")
     assert status == 405 and "use GET" in error["error"]
+    status, error, _ = call(server, "POST", f"/api/backprop/runs/{rid}/step", {"steps": 1, "history": "no"})
+    assert status == 400 and error["field"] == "history"
     status, error, _ = call(server, "GET", f"/api/backprop/runs/{rid}?example=x")
     assert status == 400 and error["field"] == "example"
 

@@ -120,8 +120,15 @@ def create_run(h, params, body):
         run.replay(steps, changes)
         api.runs.add(run)
         # run_settings: what the run really uses (the batch size may have been capped).
-        state = run.state(_example(body), body.get("history", True) is not False)
+        state = run.state(_example(body), _history(body))
         return 201, {**state, "data": run.data_json(), "run_settings": run.settings}
+
+
+def _history(body: dict) -> bool:
+    value = body.get("history", True)
+    if not isinstance(value, bool):
+        raise ApiError(f"history must be true or false; got {value!r}", field="history")
+    return value
 
 
 def _example(body: dict) -> int:
@@ -134,7 +141,7 @@ def _with_run(fn: Callable[[backprop.Run, dict], None], fields: set[str]) -> Han
         run = api.runs.get(params["run_id"])
         with run.lock:
             fn(run, body)
-            return 200, run.state(_example(body), body.get("history", True) is not False)
+            return 200, run.state(_example(body), _history(body))
 
     return handle
 
