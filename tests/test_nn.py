@@ -129,7 +129,20 @@ def test_divergence_from_regularization_names_the_regularization_rate():
         for _ in range(200):
             trainer.step()
     assert info.value.cause == "regularization rate"
-    assert "regularization rate (5)" in str(info.value)
+    assert "regularization rate (5)" in str(info.value) and "multiplies every weight by -4" in str(info.value)
+    assert "below 2" in str(info.value)
+
+
+def test_a_decay_that_only_oscillates_is_not_blamed():
+    # lr * reg_rate = 1.5: the decay factor is -0.5, so weights shrink while flipping sign; a
+    # divergence here comes from the learning rate.
+    d = make_dataset("gaussians", 100, seed=0)
+    net = MLP.create([2, 8, 1], "relu", "linear", "mse", seed=0)
+    trainer = Trainer(net, d.X_train, d.y_train, learning_rate=15.0, batch_size=10, regularization="l2", reg_rate=0.1)
+    with pytest.raises(DivergenceError) as info:
+        for _ in range(200):
+            trainer.step()
+    assert info.value.cause == "learning rate"
 
 
 @pytest.mark.parametrize(

@@ -248,15 +248,16 @@ class Trainer:
 
     def _divergence(self, step: int, what: str) -> DivergenceError:
         # Gradient descent on the L2 term alone multiplies each weight by (1 - lr * reg_rate)
-        # per step, which oscillates and grows once lr * reg_rate > 2; L1 similarly overshoots
-        # zero by lr * reg_rate each step.
-        shrink = self.learning_rate * self.reg_rate
-        if self.regularization != "none" and shrink > 1.0:
+        # per step: past lr * reg_rate = 2 that factor is below -1, so the weights flip sign
+        # and grow whatever the data says. An L1 step moves a weight by lr * reg_rate at most,
+        # which can jitter but not explode, so L1 is never the cause.
+        decay = self.learning_rate * self.reg_rate
+        if self.regularization == "l2" and decay > 2.0:
             cause = "regularization rate"
             advice = (
                 f"The regularization rate ({self.reg_rate:g}) times the learning rate ({self.learning_rate:g}) is "
-                f"{shrink:.3g}: each step's weight-decay overshoots zero, so the weights flip sign and grow. "
-                f"Lower the regularization rate below {1.0 / self.learning_rate:.3g}."
+                f"{decay:.3g}, so the weight decay multiplies every weight by {1 - decay:.3g} each step: the weights "
+                f"flip sign and grow. Lower the regularization rate below {2.0 / self.learning_rate:.3g}."
             )
         else:
             cause = "learning rate"
