@@ -327,8 +327,13 @@ class Run:
         """Return exactly to step (current - n); the recorded history up to there stays valid."""
         target = max(self.step - n, 0)
         if target > 0:
+            # One replay serves both: the state before the last step (for its trace), then that step.
             self.before_last = self._state_at(target - 1)
-        self.trainer.restore(self._state_at(target))
+            self.trainer.restore(self.before_last)
+            self.trainer.step()
+            self._apply_changes_at(target)
+        else:
+            self.trainer.restore(self._state_at(0))
         self.checkpoints = {s: c for s, c in self.checkpoints.items() if s <= target}
         self.changes = [c for c in self.changes if c[0] <= target]
         for curve in self.curves.values():

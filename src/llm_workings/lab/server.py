@@ -174,7 +174,10 @@ def get_run(h, params, body):
         options = {"example": int(query.get("example", 0)), "history": query.get("history", "1") != "0"}
     except ValueError:
         raise ApiError(f"example must be an integer; got {query.get('example')!r}", field="example") from None
-    return _with_run(lambda run, b: None, set())(h, params, options)
+    return _current_state(h, params, options)
+
+
+_current_state = _with_run(lambda run, body: None, set())
 
 
 @api.route("GET", "/api/backprop/runs/{run_id}/data")
