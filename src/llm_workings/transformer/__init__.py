@@ -1,0 +1,16 @@
+"""A readable, hookable decoder-only transformer that loads GPT-2, Pythia and Llama-family checkpoints.
+
+    from llm_workings.transformer import Transformer
+    model = Transformer.from_hf("path/to/checkpoint")
+    logits, cache = model.run_with_cache("The cat sat on the")
+"""
+
+from .cache import ActivationCache
+from .config import ConfigError, TransformerConfig
+from .generate import KVCache
+from .hooks import HookPoint, act_name
+from .loading import LoadError, from_hf
+from .model import Transformer
+
+__all__ = ["ActivationCache", "ConfigError", "HookPoint", "KVCache", "LoadError", "Transformer", "TransformerConfig",
+           "act_name", "from_hf"]

@@ -1,0 +1,151 @@
+"""ActivationCache: the activations of one run, by hook name, with the residual-stream views
+interpretability work reaches for (accumulated, decomposed, per head, and through the final norm).
+
+Stacks are `[component, batch, pos, d_model]`, as in TransformerLens, so recipes carry over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Union
+
+import torch
+
+if TYPE_CHECKING:
+    from .model import Transformer
+
+Key = Union[str, tuple]
+PosSlice = Union[int, slice, None]
+
+
+def _slice_pos(x: torch.Tensor, pos_slice: PosSlice) -> torch.Tensor:
+    """Select positions on the pos axis, the second to last of `[..., batch, pos, d_model]`."""
+    if pos_slice is None:
+        return x
+    if isinstance(pos_slice, int):  # keep the axis: position -1 is slice(-1, None)
+        pos_slice = slice(pos_slice, pos_slice + 1 or None)
+    return x[..., pos_slice, :]
+
+
+class ActivationCache:
+    def __init__(self, cache: dict[str, torch.Tensor], model: Transformer) -> None:
+        self.cache = cache
+        self.model = model
+
+    # -- dictionary access ------------------------------------------------------------------------
+    def _name(self, key: Key) -> str:
+        from .hooks import act_name
+
+        return act_name(key) if isinstance(key, str) else act_name(*key)
+
+    def __getitem__(self, key: Key) -> torch.Tensor:
+        name = self._name(key)
+        if name not in self.cache:
+            if name in self.model.hook_dict:
+                raise KeyError(f"{name!r} was not cached; widen names_filter to include it")
+            raise KeyError(f"{name!r} is not a hook name of this model; see model.hook_dict")
+        return self.cache[name]
+
+    def __contains__(self, key: Key) -> bool:
+        return self._name(key) in self.cache
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cache)
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def keys(self):
+        return self.cache.keys()
+
+    def items(self):
+        return self.cache.items()
+
+    def to(self, device: str | torch.device) -> ActivationCache:
+        return ActivationCache({k: v.to(device) for k, v in self.cache.items()}, self.model)
+
+    def __repr__(self) -> str:
+        return f"ActivationCache with {len(self.cache)} activations: {', '.join(list(self.cache)[:4])}{', …' if len(self) > 4 else ''}"
+
+    # -- residual stream views --------------------------------------------------------------------
+    def accumulated_resid(self, layer: int | None = None, incl_mid: bool = False, apply_ln: bool = False,
+                          pos_slice: PosSlice = None, return_labels: bool = False):
+        """The residual stream as it stood before each block up to `layer` (all blocks, plus the final
+        stream, when None): `[component, batch, pos, d_model]`, labels like "0_pre", "0_mid", "final_post"."""
+        n_layers = self.model.cfg.n_layers
+        layer = n_layers if layer is None else layer
+        names, labels = [], []
+        for lay in range(layer):
+            names.append(f"blocks.{lay}.hook_resid_pre")
+            labels.append(f"{lay}_pre")
+            if incl_mid and f"blocks.{lay}.hook_resid_mid" in self.model.hook_dict:
+                names.append(f"blocks.{lay}.hook_resid_mid")
+                labels.append(f"{lay}_mid")
+        if layer == n_layers:
+            names.append(f"blocks.{n_layers - 1}.hook_resid_post")
+            labels.append("final_post")
+        stack = _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
+        if apply_ln:
+            stack = self.apply_ln_to_stack(stack, None if layer == n_layers else layer, pos_slice=pos_slice)
+        return (stack, labels) if return_labels else stack
+
+    def decompose_resid(self, layer: int | None = None, incl_embeds: bool = True, apply_ln: bool = False,
+                        pos_slice: PosSlice = None, return_labels: bool = False):
+        """What each component wrote into the residual stream before `layer`: embeddings, then each
+        block's attention and MLP output. The stack sums to the residual stream at that point."""
+        cfg = self.model.cfg
+        layer = cfg.n_layers if layer is None else layer
+        names, labels = [], []
+        if incl_embeds:
+            names.append("hook_embed")
+            labels.append("embed")
+            if cfg.positions == "learned":
+                names.append("hook_pos_embed")
+                labels.append("pos_embed")
+        for lay in range(layer):
+            names.append(f"blocks.{lay}.hook_attn_out")
+            labels.append(f"{lay}_attn_out")
+            if not cfg.attn_only:
+                names.append(f"blocks.{lay}.hook_mlp_out")
+                labels.append(f"{lay}_mlp_out")
+        stack = _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
+        if apply_ln:
+            stack = self.apply_ln_to_stack(stack, None if layer == cfg.n_layers else layer, pos_slice=pos_slice)
+        return (stack, labels) if return_labels else stack
+
+    def stack_head_results(self, layer: int | None = None, apply_ln: bool = False, pos_slice: PosSlice = None,
+                           return_labels: bool = False):
+        """Each head's output into the residual stream, for blocks before `layer` (all when None):
+        `[layer * head, batch, pos, d_model]`, labels like "L0H3". Taken from `hook_result` when cached,
+        else computed from `hook_z` and W_O. Attention output biases are not included."""
+        cfg = self.model.cfg
+        layer = cfg.n_layers if layer is None else layer
+        parts, labels = [], []
+        for lay in range(layer):
+            name = f"blocks.{lay}.attn.hook_result"
+            if name in self.cache:
+                result = self.cache[name]
+            else:
+                z = self[("z", lay)]  # [batch, pos, head, d_head]
+                result = torch.einsum("bphd,hdm->bphm", z, self.model.blocks[lay].attn.W_O.to(z.dtype))
+            parts.append(result.permute(2, 0, 1, 3))  # [head, batch, pos, d_model]
+            labels += [f"L{lay}H{h}" for h in range(cfg.n_heads)]
+        stack = _slice_pos(torch.cat(parts), pos_slice)
+        if apply_ln:
+            stack = self.apply_ln_to_stack(stack, None if layer == cfg.n_layers else layer, pos_slice=pos_slice)
+        return (stack, labels) if return_labels else stack
+
+    def apply_ln_to_stack(self, stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
+                          pos_slice: PosSlice = None) -> torch.Tensor:
+        """Put each component of `stack` through the norm the model applies at `layer` (the final norm
+        when None; `ln2` with `mlp_input`), using the scale cached for the whole stream. The norm is
+        linear once that scale is fixed, so the results still sum to the normed stream. The norm's
+        weight and bias are not applied (fold them into the next layer with `fold_layer_norm`)."""
+        if layer is None or layer == self.model.cfg.n_layers:
+            name = "ln_final.hook_scale"
+        else:
+            name = f"blocks.{layer}.{'ln2' if mlp_input else 'ln1'}.hook_scale"
+        scale = _slice_pos(self[name], pos_slice)  # [batch, pos, 1]
+        if self.model.cfg.norm == "layernorm":
+            stack = stack - stack.mean(-1, keepdim=True)
+        return stack / scale

@@ -1,0 +1,102 @@
+"""Text generation with a key/value cache.
+
+Each step feeds only the new token; every layer's keys and values for earlier positions are kept
+in `KVCache`, so a step costs one position's work instead of the whole sequence's. The cached
+path computes the same logits as running the full sequence (tests check that).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from .model import Input, Transformer
+
+
+class KVCache:
+    """Keys and values per layer, `[batch, kv_head, pos, d_head]`, in buffers that grow by doubling."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+        self.length = 0  # positions already stored (and committed by `advance`)
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store this step's keys and values for `layer`; return all of them so far."""
+        new = k.shape[2]
+        end = self.length + new
+        buf_k, buf_v = self.keys[layer], self.values[layer]
+        if buf_k is None or buf_k.shape[2] < end:
+            size = max(end, 2 * (buf_k.shape[2] if buf_k is not None else 0), 64)
+            grown_k = k.new_empty(*k.shape[:2], size, k.shape[3])
+            grown_v = v.new_empty(*v.shape[:2], size, v.shape[3])
+            if buf_k is not None:
+                grown_k[:, :, :self.length] = buf_k[:, :, :self.length]
+                grown_v[:, :, :self.length] = buf_v[:, :, :self.length]
+            self.keys[layer], self.values[layer] = buf_k, buf_v = grown_k, grown_v
+        buf_k[:, :, self.length:end] = k
+        buf_v[:, :, self.length:end] = v
+        return buf_k[:, :, :end], buf_v[:, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+
+def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token id per row of `logits [batch, d_vocab]`. temperature 0 is greedy (argmax)."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # drop a token when the tokens ranked above it already reach top_p (the top token always stays)
+        drop_sorted = probs.cumsum(-1) - probs >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = logits.softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+@torch.inference_mode()
+def generate(model: Transformer, input: Input, max_new_tokens: int = 20, temperature: float = 0.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+             use_kv_cache: bool = True, stop_at_eos: bool = True, eos_token_id: int | None = None,
+             prepend_bos: bool | None = None, verbose: bool = False) -> Any:
+    """Continue `input` by up to `max_new_tokens` tokens. Returns text when given text, else tokens
+    `[batch, pos + new]`. temperature=0 is greedy; otherwise sample, optionally from the top_k
+    tokens or the smallest set whose probability reaches top_p. `seed` makes sampling repeatable."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k}")
+    as_text = isinstance(input, str)
+    tokens = model._tokens(input, prepend_bos)
+    if eos_token_id is None and model.tokenizer is not None:
+        eos_token_id = getattr(model.tokenizer, "eos_token_id", None)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=tokens.device).manual_seed(seed)
+    cache = KVCache(model.cfg.n_layers) if use_kv_cache else None
+    finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    step_input = tokens
+    for _ in tqdm(range(max_new_tokens), disable=not verbose, desc="generating"):
+        logits = model(step_input if use_kv_cache else tokens, kv_cache=cache)[:, -1]
+        next_token = sample(logits, temperature, top_k, top_p, generator)
+        if stop_at_eos and eos_token_id is not None:
+            next_token = torch.where(finished, eos_token_id, next_token)
+            finished |= next_token == eos_token_id
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+        step_input = next_token[:, None]
+        if stop_at_eos and eos_token_id is not None and bool(finished.all()):
+            break
+    return model.to_string(tokens[0]) if as_text else tokens
