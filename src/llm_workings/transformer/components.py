@@ -90,14 +90,15 @@ class LayerNorm(nn.Module):
         self.hook_normalized = HookPoint()  # [batch, pos, d_model], after w and b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.hook_scale.active or self.hook_normalized.active):
-            return F.layer_norm(x, x.shape[-1:], self.w, self.b, self.eps)
-        x = x - x.mean(-1, keepdim=True)
-        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
-        x = x / scale
-        if self.w is not None:
-            x = x * self.w + self.b
-        return self.hook_normalized(x)
+        if self.hook_scale.may_edit:  # the scale a hook returns must be the one used
+            x = x - x.mean(-1, keepdim=True)
+            x = x / self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+            return self.hook_normalized(x if self.w is None else torch.addcmul(self.b, x, self.w))
+        if self.hook_scale.active:  # only read: the fused kernel returns 1/scale as a by-product
+            out, _, rstd = torch.native_layer_norm(x, x.shape[-1:], self.w, self.b, self.eps)
+            self.hook_scale(rstd.reciprocal())
+            return self.hook_normalized(out)
+        return self.hook_normalized(F.layer_norm(x, x.shape[-1:], self.w, self.b, self.eps))
 
 
 class RMSNorm(nn.Module):
@@ -112,14 +113,16 @@ class RMSNorm(nn.Module):
         self.hook_normalized = HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.hook_scale.active or self.hook_normalized.active):
+        if self.hook_scale.may_edit:
+            scale = self.hook_scale((x.float().pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+            normed = (x.float() / scale).to(x.dtype)
+        else:
+            if self.hook_scale.active:
+                self.hook_scale((x.float().pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
             if x.dtype == torch.float32:
-                return F.rms_norm(x, x.shape[-1:], self.w, self.eps)
+                return self.hook_normalized(F.rms_norm(x, x.shape[-1:], self.w, self.eps))
             normed = F.rms_norm(x.float(), x.shape[-1:], None, self.eps).to(x.dtype)
-            return normed if self.w is None else normed * self.w
-        scale = self.hook_scale((x.float().pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
-        x = (x.float() / scale).to(x.dtype)
-        return self.hook_normalized(x if self.w is None else x * self.w)
+        return self.hook_normalized(normed if self.w is None else normed * self.w)
 
 
 NORMS = {"layernorm": LayerNorm, "rmsnorm": RMSNorm}
@@ -219,7 +222,7 @@ class Attention(nn.Module):
         if self.cfg.group_size > 1:  # each key/value head serves a group of query heads
             k = k.repeat_interleave(self.cfg.group_size, dim=1)
             v = v.repeat_interleave(self.cfg.group_size, dim=1)
-        scores = q @ k.transpose(-1, -2) * self.scale  # [batch, head, query_pos, key_pos]
+        scores = (q * self.scale) @ k.transpose(-1, -2)  # [batch, head, query_pos, key_pos]
         if mask is None:
             mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril(k.shape[2] - q.shape[2])
         scores = self.hook_attn_scores(scores.masked_fill(~mask, float("-inf")))

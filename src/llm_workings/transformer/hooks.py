@@ -35,6 +35,12 @@ class HookPoint(nn.Module):
     def active(self) -> bool:
         return bool(self.fwd_fns or self.bwd_fns)
 
+    @property
+    def may_edit(self) -> bool:
+        """Whether an attached function might change the activation (cache readers never do), so the
+        model must compute everything downstream from the hooked value rather than a fused kernel."""
+        return bool(self.bwd_fns) or any(not getattr(fn, "reads_only", False) for fn in self.fwd_fns)
+
     def layer(self) -> int | None:
         """The block index in the name (`blocks.3.…` → 3), or None for top-level hooks."""
         parts = self.name.split(".")
@@ -152,6 +158,8 @@ class HookedModule(nn.Module):
 
         def save_grad(grad: torch.Tensor, hook: HookPoint) -> None:
             store[hook.name + "_grad"] = grad.detach() if device is None else grad.detach().to(device)
+
+        save.reads_only = True  # lets layer norms keep their fused kernel while their scale is cached
 
         names = [hp.name for hp in points]
         with self.hooks([(names, save)], [(names, save_grad)] if incl_bwd else []):
