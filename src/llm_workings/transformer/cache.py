@@ -47,7 +47,10 @@ class ActivationCache:
         return self.cache[name]
 
     def __contains__(self, key: Key) -> bool:
-        return self._name(key) in self.cache
+        try:
+            return self._name(key) in self.cache
+        except KeyError:
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.cache)

@@ -69,6 +69,7 @@ _SUBMODULE = {
     "pattern": "attn", "z": "attn", "result": "attn", "pre": "mlp", "pre_linear": "mlp", "post": "mlp",
 }
 _TOP_LEVEL = {"embed", "pos_embed"}
+_BLOCK = {"resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"}
 
 
 def act_name(name: str, layer: int | None = None, norm: str | None = None) -> str:
@@ -84,6 +85,9 @@ def act_name(name: str, layer: int | None = None, norm: str | None = None) -> st
         if layer is None:
             return f"ln_final.hook_{name}"
         return f"blocks.{layer}.{norm or 'ln1'}.hook_{name}"
+    if name not in _SUBMODULE and name not in _BLOCK:
+        known = sorted(_TOP_LEVEL | _BLOCK | set(_SUBMODULE) | {"scale", "normalized"})
+        raise KeyError(f"unknown activation {name!r}; short names are {', '.join(known)}, or give a full hook name")
     if layer is None:
         raise KeyError(f"{name!r} is a per-layer activation; give a layer, e.g. ({name!r}, 0)")
     sub = _SUBMODULE.get(name)

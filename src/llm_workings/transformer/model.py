@@ -119,7 +119,8 @@ class Transformer(HookedModule):
         tokens = input[None] if input.ndim == 1 else input
         if tokens.ndim != 2:
             raise ValueError(f"expected tokens of shape [batch, pos], got {list(input.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.d_vocab):
+        # meta tensors (shape-only runs, as in `llmw model info`) have no values to check
+        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.d_vocab):
             raise ValueError(f"token ids must lie in [0, {self.cfg.d_vocab}); got {int(tokens.min())}..{int(tokens.max())}")
         return tokens.to(self.W_E.device)
 
@@ -165,7 +166,22 @@ class Transformer(HookedModule):
             raise ValueError(f"{text!r} is {len(ids)} tokens, not one")
         return ids[0]
 
-    # -- generation and loading live in their own modules ----------------------------------------
+    # -- weight transforms, generation and loading live in their own modules ----------------------
+    def fold_layer_norm(self, center_reading_weights: bool = True) -> Transformer:
+        from .transforms import fold_layer_norm
+
+        return fold_layer_norm(self, center_reading_weights)
+
+    def center_writing_weights(self) -> Transformer:
+        from .transforms import center_writing_weights
+
+        return center_writing_weights(self)
+
+    def center_unembed(self) -> Transformer:
+        from .transforms import center_unembed
+
+        return center_unembed(self)
+
     def generate(self, input: Input, max_new_tokens: int = 20, **kwargs: Any):
         from .generate import generate
 
