@@ -30,6 +30,24 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_info(args: argparse.Namespace) -> int:
+    from .transformer.info import describe, format_info
+    from .transformer.loading import LoadError
+
+    try:
+        info = describe(args.model, batch=args.batch, seq=args.seq, dtype=args.dtype)
+    except (LoadError, ValueError) as e:
+        print(f"llmw model info: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmw", description="LLM Workings: see how language models work inside.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -39,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     lab.add_argument("--verbose", action="store_true", help="log every request")
     lab.set_defaults(run=_lab)
+
+    model = commands.add_parser("model", help="inspect model checkpoints", description="Inspect model checkpoints.")
+    model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    info = model_commands.add_parser(
+        "info", help="architecture, parameter count and memory needs of a checkpoint",
+        description="Print a checkpoint's architecture, parameter count, and the memory its weights, a KV cache "
+                    "and a full activation cache need. Reads config.json only.")
+    info.add_argument("model", metavar="NAME_OR_DIR", help="a local checkpoint directory, or a Hugging Face hub name")
+    info.add_argument("--batch", type=int, default=1, help="batch size for the cache estimates (default 1)")
+    info.add_argument("--seq", type=int, default=None, help="tokens per sequence (default: the model's context length)")
+    info.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weight and activation dtype")
+    info.add_argument("--json", action="store_true", help="print the figures as JSON")
+    info.set_defaults(run=_model_info)
     return parser
 
 

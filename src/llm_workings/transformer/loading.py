@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError
+from .config import ConfigError, TransformerConfig
 from .families import BY_ARCHITECTURE, FAMILIES, Family
 from .model import Transformer
 
@@ -171,11 +171,12 @@ def supported() -> str:
     return "supported: " + ", ".join(arch for family in FAMILIES for arch in family.architectures)
 
 
-def download(name: str) -> Path:
-    """The local snapshot of hub repository `name`: from the cache, else downloaded."""
+def download(name: str, patterns: list[str] | None = None) -> Path:
+    """The local snapshot of hub repository `name` (config, weights, tokenizer, or just `patterns`):
+    from the cache, else downloaded."""
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "tokenizer*", "*.txt", "*.model"]
+    patterns = patterns or ["*.json", "*.safetensors", "tokenizer*", "*.txt", "*.model"]
     try:
         return Path(snapshot_download(name, allow_patterns=patterns, local_files_only=True))
     except Exception:
@@ -205,17 +206,21 @@ def load_tokenizer(path: Path) -> Any:
 
 
 # -- conversion ----------------------------------------------------------------------------------
-def build(config: dict[str, Any], arch: str, tensors: Tensors, dtype: torch.dtype, device: str | torch.device,
-          tokenizer: Any) -> Transformer:
+def build_config(config: dict[str, Any], arch: str) -> tuple[Family, TransformerConfig]:
     family = BY_ARCHITECTURE.get(arch)
     if family is None:
         raise LoadError(f"architecture {arch!r} is not supported; {supported()}")
     try:
-        cfg = family.config(config)
+        return family, family.config(config)
     except KeyError as e:
         raise LoadError(f"config.json for {arch} lacks the field {e.args[0]!r}") from e
     except ConfigError as e:
         raise LoadError(f"{arch}: {e}") from e
+
+
+def build(config: dict[str, Any], arch: str, tensors: Tensors, dtype: torch.dtype, device: str | torch.device,
+          tokenizer: Any) -> Transformer:
+    family, cfg = build_config(config, arch)
     with torch.device("meta"):
         model = Transformer(cfg)
     model.to_empty(device=device).to(dtype)
