@@ -99,4 +99,8 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
         step_input = next_token[:, None]
         if stop_at_eos and eos_token_id is not None and bool(finished.all()):
             break
-    return model.to_string(tokens[0]) if as_text else tokens
+    if not as_text:
+        return tokens
+    bos_added = (model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos) and \
+        getattr(model.tokenizer, "bos_token_id", None) is not None
+    return model.to_string(tokens[0, int(bos_added):])  # the prompt and its continuation, without the BOS we added
