@@ -64,6 +64,9 @@ class ActivationCache:
     def items(self):
         return self.cache.items()
 
+    def values(self):
+        return self.cache.values()
+
     def to(self, device: str | torch.device) -> ActivationCache:
         return ActivationCache({k: v.to(device) for k, v in self.cache.items()}, self.model)
 

@@ -8,6 +8,7 @@ storage, so editing one edits the model.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -203,11 +204,13 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [batch, head, pos, d_head]
         if kv_cache is not None:
             k, v = kv_cache.extend(self.layer, k, v)
-        mask = causal_mask(pos, k.shape[2], cfg.sliding_window, x.device)
-        z = self._attend_explicitly(q, k, v, mask) if self.explicit else self._attend_fused(q, k, v, mask)
+        if self.explicit:
+            z = self._attend_explicitly(q, k, v)
+        else:
+            z = self._attend_fused(q, k, v, causal_mask(pos, k.shape[2], cfg.sliding_window, x.device))
         z = self.hook_z(z.transpose(1, 2))  # [batch, pos, head, d_head]
-        if self.hook_result.active:  # each head's contribution, summed afterwards
-            result = self.hook_result(torch.einsum("bphd,hdm->bphm", z, self.W_O))
+        if self.hook_result.active:  # each head's write into the stream, then their sum
+            result = self.hook_result(torch.einsum("bphd,hdm->bphm", z, self.W_O))  # [batch, pos, head, d_model]
             out = result.sum(2)
             return out if self.b_O is None else out + self.b_O
         return F.linear(z.reshape(batch, pos, -1), self.w_o, self.b_O)
@@ -218,31 +221,41 @@ class Attention(nn.Module):
             return F.scaled_dot_product_attention(q, k, v, is_causal=q.shape[2] > 1, enable_gqa=gqa)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
 
-    def _attend_explicitly(self, q, k, v, mask):
+    def _attend_explicitly(self, q, k, v):
         if self.cfg.group_size > 1:  # each key/value head serves a group of query heads
             k = k.repeat_interleave(self.cfg.group_size, dim=1)
             v = v.repeat_interleave(self.cfg.group_size, dim=1)
         scores = (q * self.scale) @ k.transpose(-1, -2)  # [batch, head, query_pos, key_pos]
-        if mask is None:
-            mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril(k.shape[2] - q.shape[2])
-        scores = self.hook_attn_scores(scores.masked_fill(~mask, float("-inf")))
+        blocked = blocked_positions(q.shape[2], k.shape[2], self.cfg.sliding_window, q.device)
+        scores = self.hook_attn_scores(scores.masked_fill_(blocked, float("-inf")))
         pattern = self.hook_pattern(scores.softmax(-1, dtype=torch.float32).to(q.dtype))
         return pattern @ v
 
 
 def causal_mask(n_queries: int, n_keys: int, window: int | None, device: torch.device) -> torch.Tensor | None:
+    """The mask SDPA needs: None in the plain causal case (`is_causal`) and when one query sees
+    every key; otherwise `allowed_positions`."""
+    if (window is None or window >= n_keys) and (n_queries == n_keys or n_queries == 1):
+        return None
+    return allowed_positions(n_queries, n_keys, window, device)
+
+
+@functools.lru_cache(maxsize=32)
+def allowed_positions(n_queries: int, n_keys: int, window: int | None, device: torch.device) -> torch.Tensor:
     """[query_pos, key_pos] booleans, True where a query may attend. The queries are the last
-    `n_queries` of the keys (earlier keys come from a KV cache). None when SDPA needs no mask: the
-    plain causal case (`is_causal`) or one query that sees every key."""
-    if window is None or window >= n_keys:
-        if n_queries == n_keys or n_queries == 1:
-            return None
+    `n_queries` of the keys (earlier keys come from a KV cache); with a window, a query sees only
+    the `window` most recent keys, itself included."""
     key_pos = torch.arange(n_keys, device=device)
     query_pos = torch.arange(n_keys - n_queries, n_keys, device=device)[:, None]
-    mask = key_pos <= query_pos
+    allowed = key_pos <= query_pos
     if window is not None:
-        mask &= key_pos > query_pos - window
-    return mask
+        allowed &= key_pos > query_pos - window
+    return allowed
+
+
+@functools.lru_cache(maxsize=32)
+def blocked_positions(n_queries: int, n_keys: int, window: int | None, device: torch.device) -> torch.Tensor:
+    return ~allowed_positions(n_queries, n_keys, window, device)
 
 
 class MLP(nn.Module):

@@ -143,6 +143,21 @@ class HookedModule(nn.Module):
             for fns, fn in reversed(attached):
                 fns.remove(fn)
 
+    @contextmanager
+    def _attached(self, points: list[HookPoint], fwd: HookFn, bwd: HookFn | None) -> Iterator[None]:
+        """`hooks()` for points already resolved: the cache attaches to every point on each call."""
+        for hp in points:
+            hp.fwd_fns.append(fwd)
+            if bwd is not None:
+                hp.bwd_fns.append(bwd)
+        try:
+            yield
+        finally:
+            for hp in points:
+                hp.fwd_fns.remove(fwd)
+                if bwd is not None:
+                    hp.bwd_fns.remove(bwd)
+
     def run_with_hooks(self, *args: Any, fwd_hooks: Iterable = (), bwd_hooks: Iterable = (), **kwargs: Any) -> Any:
         with self.hooks(fwd_hooks, bwd_hooks):
             return self(*args, **kwargs)
@@ -165,8 +180,7 @@ class HookedModule(nn.Module):
 
         save.reads_only = True  # lets layer norms keep their fused kernel while their scale is cached
 
-        names = [hp.name for hp in points]
-        with self.hooks([(names, save)], [(names, save_grad)] if incl_bwd else []):
+        with self._attached(points, save, save_grad if incl_bwd else None):
             out = self(*args, **kwargs)
             if incl_bwd:
                 (out if out.ndim == 0 else out.sum()).backward()

@@ -120,8 +120,10 @@ class Transformer(HookedModule):
         if tokens.ndim != 2:
             raise ValueError(f"expected tokens of shape [batch, pos], got {list(input.shape)}")
         # meta tensors (shape-only runs, as in `llmw model info`) have no values to check
-        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.d_vocab):
-            raise ValueError(f"token ids must lie in [0, {self.cfg.d_vocab}); got {int(tokens.min())}..{int(tokens.max())}")
+        if tokens.numel() and not tokens.is_meta:
+            low, high = (int(t) for t in torch.aminmax(tokens))
+            if low < 0 or high >= self.cfg.d_vocab:
+                raise ValueError(f"token ids must lie in [0, {self.cfg.d_vocab}); got {low}..{high}")
         return tokens.to(self.W_E.device)
 
     # -- text -------------------------------------------------------------------------------------
