@@ -12,8 +12,10 @@ test:
 	@scripts/setup.sh test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
+# The benchmarks run peers (TransformerLens) beside ours: they need the "bench" extra too.
 bench:
-	@scripts/setup.sh test
+	@scripts/setup.sh bench
 	$(PY) bench/bench_nn.py
 	$(PY) bench/bench_lab.py
 	$(PY) bench/bench_browser.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_transformer.py

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up .venv for `make lab` (base) or `make test` (test): idempotent, and quick once done.
+# Sets up .venv for `make lab` (base), `make test` (test) or `make bench` (test + bench peers):
+# idempotent, and quick once done.
 # On a fresh Debian machine it also installs what the system lacks (python3-venv, chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,13 +27,14 @@ fi
 if [ ! -f "$stamp" ]; then
     extra=""
     [ "$want" = test ] && extra="[test]"
+    [ "$want" = bench ] && extra="[test,bench]"
     # torch is pinned in pyproject (2.13.0): that CPU build is what these machines carry.
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".$extra"
     rm -f "$VENV"/.installed-"$want"-*
     touch "$stamp"
 fi
 
-if [ "$want" = test ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "$want" != base ] && ! command -v chromium >/dev/null 2>&1; then
     echo "installing Debian's chromium for the browser tests" >&2
     apt_install chromium
 fi
