@@ -65,7 +65,7 @@ def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = N
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: the tokens returned must be usable in a later forward with autograd
 def generate(model: Transformer, input: Input, max_new_tokens: int = 20, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
              use_kv_cache: bool = True, stop_at_eos: bool = True, eos_token_id: int | None = None,
@@ -80,6 +80,9 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k}")
     as_text = isinstance(input, str)
+    if isinstance(input, (list, tuple)) and len({model.to_tokens(t, prepend_bos).shape[1] for t in input}) > 1:
+        raise ValueError("prompts of different token lengths cannot be generated as one batch yet (there is no "
+                         "padding mask); generate them one at a time, or give prompts of equal length")
     tokens = model._tokens(input, prepend_bos)
     if eos_token_id is None and model.tokenizer is not None:
         eos_token_id = getattr(model.tokenizer, "eos_token_id", None)
