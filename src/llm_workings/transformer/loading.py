@@ -133,10 +133,12 @@ def from_hf(source: Any, dtype: torch.dtype | str = torch.float32, device: str |
                                 "and weights, or a hub name such as 'gpt2' or 'EleutherAI/pythia-70m'")
             path = download(str(source))
         config = read_config(path)
+        arch = architecture(config, str(path))
+        build_config(config, arch)  # refuse an unsupported model before reading gigabytes of weights
         tensors = Tensors.from_directory(path)
         if tokenizer is None:
             tokenizer = load_tokenizer(path)
-        return build(config, architecture(config, str(path)), tensors, dtype, device, tokenizer)
+        return build(config, arch, tensors, dtype, device, tokenizer)
     if hasattr(source, "config") and hasattr(source, "state_dict"):
         config = source.config.to_dict()
         if tokenizer is None and Path(str(getattr(source, "name_or_path", "") or "")).is_dir():
@@ -255,7 +257,12 @@ def load_weights(model: Transformer, family: Family, tensors: Tensors) -> None:
             wanted = pattern.format(p=prefix, l=layer.group(1) if layer else "")
             found = _find(wanted, tensors)
             if found is None:
-                raise LoadError(f"checkpoint has no tensor {wanted!r} (expected shape {list(shape)}, for {ours})")
+                candidates = " or ".join(repr(n) for n in wanted.split("|"))
+                if ours == "unembed.weight":
+                    raise LoadError(f"checkpoint has no unembedding {candidates} (expected shape {list(shape)}): a base model "
+                                    "without an LM head can give logits only when its embeddings are tied; load the "
+                                    "...ForCausalLM checkpoint instead")
+                raise LoadError(f"checkpoint has no tensor {candidates} (expected shape {list(shape)}, for {ours})")
             if tensors.shape(found) != shape:
                 raise LoadError(f"tensor {found!r} has shape {list(tensors.shape(found))}; expected {list(shape)} "
                                 f"from config.json")
