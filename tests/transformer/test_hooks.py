@@ -232,3 +232,17 @@ def test_init_weights_scales_the_residual_writers():
     assert abs(model.W_E.std().item() - 0.02) < 0.002
     assert abs(model.blocks[0].attn.w_o.std().item() - 0.02 / 4) < 0.001  # 0.02 / sqrt(2 * 8)
     assert torch.all(model.blocks[0].ln1.w == 1) and torch.all(model.blocks[0].mlp.b_in == 0)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_start_at_layer_resumes_from_a_residual_stream(kind):
+    model = build(kind)
+    toks = tokens()
+    middle = model(toks, stop_at_layer=1)
+    torch.testing.assert_close(model(middle, start_at_layer=1), model(toks), atol=1e-5, rtol=1e-5)
+    loss = model(middle, start_at_layer=1, return_type="loss", tokens=toks)
+    torch.testing.assert_close(loss, model(toks, return_type="loss"), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="needs the tokens"):
+        model(middle, start_at_layer=1, return_type="loss")
+    with pytest.raises(ValueError, match=r"residual stream \[batch, pos, d_model=32\]; got \[2, 12\]"):
+        model(toks, start_at_layer=1)

@@ -84,22 +84,26 @@ class Transformer(HookedModule):
 
     # -- the forward pass -------------------------------------------------------------------------
     def forward(self, input: Input, return_type: ReturnType = "logits", loss_per_token: bool = False,
-                stop_at_layer: int | None = None, prepend_bos: bool | None = None, kv_cache=None):
+                stop_at_layer: int | None = None, start_at_layer: int | None = None, tokens: torch.Tensor | None = None,
+                prepend_bos: bool | None = None, kv_cache=None):
         """Run the model on tokens `[batch, pos]` (or text, tokenized with `to_tokens`).
 
         return_type: "logits" `[batch, pos, d_vocab]`, "loss" (next-token cross-entropy, a scalar, or
         `[batch, pos - 1]` with `loss_per_token`), "both" as (logits, loss), or None.
         stop_at_layer=k returns the residual stream entering block k, `[batch, pos, d_model]`.
+        start_at_layer=k takes that residual stream as `input` instead of tokens and runs blocks k
+        onwards (for patching); a loss then needs the `tokens` it should predict.
         """
-        tokens = self._tokens(input, prepend_bos)
-        start = 0 if kv_cache is None else kv_cache.length
-        residual = self.hook_embed(self.embed(tokens))
-        if self.cfg.positions == "learned":
-            residual = residual + self.hook_pos_embed(self.pos_embed(start, tokens.shape[1]).expand_as(residual))
-        for block in self.blocks[:stop_at_layer]:
+        if start_at_layer is None:
+            tokens = self._tokens(input, prepend_bos)
+            residual = self.embed_tokens(tokens, 0 if kv_cache is None else kv_cache.length)
+        else:
+            residual = self._residual(input, start_at_layer)
+        start, n_new = (0 if kv_cache is None else kv_cache.length), residual.shape[1]
+        for block in self.blocks[start_at_layer:stop_at_layer]:
             residual = block(residual, start, kv_cache)
         if kv_cache is not None:
-            kv_cache.advance(tokens.shape[1])
+            kv_cache.advance(n_new)
         if stop_at_layer is not None:
             return residual
         if return_type is None:
@@ -107,8 +111,28 @@ class Transformer(HookedModule):
         logits = self.unembed(self.ln_final(residual))
         if return_type == "logits":
             return logits
-        loss = next_token_loss(logits, tokens, per_token=loss_per_token)
+        if tokens is None:
+            raise ValueError("a loss needs the tokens to predict: pass tokens= along with start_at_layer")
+        targets = tokens if start_at_layer is None else self._tokens(tokens, prepend_bos)
+        loss = next_token_loss(logits, targets, per_token=loss_per_token)
         return loss if return_type == "loss" else (logits, loss)
+
+    def embed_tokens(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token (and learned position) embeddings: the residual stream entering block 0."""
+        residual = self.hook_embed(self.embed(tokens))
+        if self.cfg.positions == "learned":
+            residual = residual + self.hook_pos_embed(self.pos_embed(start, tokens.shape[1]).expand_as(residual))
+        return residual
+
+    def _residual(self, input: Any, start_at_layer: int) -> torch.Tensor:
+        if not 0 <= start_at_layer <= self.cfg.n_layers:
+            raise ValueError(f"start_at_layer must be in [0, {self.cfg.n_layers}], got {start_at_layer}")
+        if not isinstance(input, torch.Tensor) or not input.is_floating_point() or input.ndim != 3 \
+                or input.shape[-1] != self.cfg.d_model:
+            shape = list(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__
+            raise ValueError(f"with start_at_layer, input is the residual stream [batch, pos, d_model={self.cfg.d_model}]; "
+                             f"got {shape}")
+        return input
 
     def _tokens(self, input: Input, prepend_bos: bool | None) -> torch.Tensor:
         if isinstance(input, (str, list, tuple)):
