@@ -76,3 +76,17 @@ def test_apply_ln_to_stack_is_linear_given_the_cached_scale(kind):
     torch.testing.assert_close(into_block_1[0], cache["normalized", 1, "ln1"], atol=1e-4, rtol=1e-4)
     into_mlp_0 = cache.apply_ln_to_stack(cache["resid_mid", 0][None], layer=0, mlp_input=True)
     torch.testing.assert_close(into_mlp_0[0], cache["normalized", 0, "ln2"], atol=1e-4, rtol=1e-4)
+
+
+def test_accumulated_residual_up_to_a_layer_includes_that_layer_like_transformerlens():
+    model = build("gpt2")
+    _, cache = model.run_with_cache(tokens())
+    stack, labels = cache.accumulated_resid(1, return_labels=True)
+    assert labels == ["0_pre", "1_pre"]
+    torch.testing.assert_close(stack[-1], cache["resid_pre", 1])
+    assert cache.accumulated_resid(0, return_labels=True)[1] == ["0_pre"]
+    assert cache.accumulated_resid(-1).shape == cache.accumulated_resid().shape == (3, 2, 12, 32)
+    assert cache.stack_head_results(0).shape == (0, 2, 12, 32)  # nothing before block 0: an empty stack
+    assert cache.decompose_resid(0, incl_embeds=False).shape == (0, 2, 12, 32)
+    with pytest.raises(ValueError, match=r"layer must be in \[0, 2\]"):
+        cache.accumulated_resid(3)

@@ -213,5 +213,27 @@ def test_a_ragged_text_batch_is_refused_rather_than_continued_after_its_padding(
     model = Transformer.from_hf(llama_dir)
     with pytest.raises(ValueError, match="different token lengths"):
         model.generate(["the cat", "the bird sang a song"], max_new_tokens=4)
-    same_length = model.generate(["the cat", "the dog"], max_new_tokens=2, stop_at_eos=False)
-    assert same_length.shape == (2, model.to_tokens("the cat").shape[1] + 2)
+    texts = model.generate(["the cat", "the dog"], max_new_tokens=2, stop_at_eos=False)
+    assert [t.split()[:2] for t in texts] == [["the", "cat"], ["the", "dog"]]  # text in, text out
+    assert all(len(t.split()) == 4 for t in texts)
+
+
+def test_top_p_of_one_samples_from_the_whole_distribution(monkeypatch) -> None:
+    """At top_p=1.0 no token may be dropped, however float32 rounds the cumulative sum."""
+    from llm_workings.transformer.generate import sample
+
+    seen = []
+
+    def record(probs, n, generator=None):
+        seen.append(probs)
+        return torch.zeros(probs.shape[0], n, dtype=torch.long)
+
+    monkeypatch.setattr(torch, "multinomial", record)
+    sample(torch.randn(4, 50257, generator=torch.Generator().manual_seed(0)) * 3, top_p=1.0)
+    assert (seen[0] > 0).all()
+
+
+def test_learned_positions_too_short_for_the_request_fail_before_generating() -> None:
+    _, ours = pair("gpt2", {})  # n_positions 64
+    with pytest.raises(ValueError, match="need more than the n_ctx=64 positions"):
+        ours.generate(tokens(1, 60), max_new_tokens=10)

@@ -246,3 +246,75 @@ def test_start_at_layer_resumes_from_a_residual_stream(kind):
         model(middle, start_at_layer=1, return_type="loss")
     with pytest.raises(ValueError, match=r"residual stream \[batch, pos, d_model=32\]; got \[2, 12\]"):
         model(toks, start_at_layer=1)
+
+
+def test_in_place_edits_reach_neither_weights_nor_autograd_state():
+    model = build("gpt2")
+    toks = tokens()
+    w_pos = model.W_pos.detach().clone()
+
+    def zero(x, hook):
+        x[:] = 0
+
+    with torch.no_grad():
+        model.run_with_hooks(toks[:1], fwd_hooks=[("hook_pos_embed", zero)])
+    assert torch.equal(model.W_pos, w_pos), "an edit of the position embedding reached W_pos"
+    for name in ("hook_pos_embed", "blocks.0.attn.hook_z", "blocks.0.attn.hook_pattern", "blocks.0.ln1.hook_scale"):
+        model.zero_grad()
+        with model.hooks([(name, lambda x, h: x.mul_(0.5))]):
+            model(toks, return_type="loss").backward()  # autograd's saved tensors were left alone
+        in_place = model.W_E.grad.clone()
+        model.zero_grad()
+        with model.hooks([(name, lambda x, h: x * 0.5)]):
+            model(toks, return_type="loss").backward()
+        torch.testing.assert_close(in_place, model.W_E.grad, msg=name)
+
+
+def test_nested_contexts_unwind_in_order_and_survive_reset():
+    model = build("gpt2")
+    order = []
+    first, second = (lambda x, h: order.append("first")), (lambda x, h: order.append("second"))
+    point = "blocks.0.hook_resid_pre"
+    with model.hooks([(point, first), (point, second)]):
+        with model.hooks([(point, first)]):
+            pass
+        model(tokens())
+    assert order == ["first", "second"]
+    with model.hooks([(point, first)]):
+        model.reset_hooks()  # leaving the context must not fail
+    assert not model.hook_dict[point].active
+
+
+def test_gradient_edits_downstream_are_seen_upstream():
+    """resid_post of block 0 is resid_pre of block 1; zeroing the gradient at the latter must show
+    in every gradient cached before it."""
+    model = build("gpt2")
+    zero = (lambda g, h: torch.zeros_like(g))
+    with model.hooks(bwd_hooks=[("blocks.1.hook_resid_pre", zero)]):
+        _, cache = model.run_with_cache(tokens(), return_type="both", incl_bwd=True,
+                                        names_filter=["blocks.0.hook_resid_post", "blocks.0.hook_resid_mid"])
+    assert cache["blocks.0.hook_resid_post_grad"].abs().max() == 0
+    assert cache["blocks.0.hook_resid_mid_grad"].abs().max() == 0
+
+
+def test_model_level_weight_names_assign_by_copy():
+    model = build("gpt2")
+    model.W_E = torch.zeros(50, 32)
+    assert model.embed.W_E.abs().sum() == 0
+    model.W_U = torch.ones(32, 50)
+    assert torch.all(model.unembed.weight == 1)
+
+
+def test_step_by_step_layer_norm_keeps_float32_statistics_in_bfloat16():
+    """A large residual mean is where bf16 statistics lose most; the step path must be no worse
+    than the fused kernel, which computes them in float32."""
+    model = Transformer(TransformerConfig(**dict(GPT2_LIKE, d_model=64, positions="rotary"))).init_weights(0, std=0.2)
+    with torch.no_grad():
+        model.embed.W_E += 3.0
+    toks = tokens(2, 11)
+    reference = model(toks).double()
+    model = model.to(torch.bfloat16)
+    fused_error = (model(toks).double() - reference).abs().max()
+    editing_noop = [(lambda n: n.endswith("hook_scale"), lambda x, h: x * 1.0)]
+    step_error = (model.run_with_hooks(toks, fwd_hooks=editing_noop).double() - reference).abs().max()
+    assert step_error <= 1.25 * fused_error + 1e-3, (step_error, fused_error)

@@ -252,6 +252,27 @@ def test_unsupported_config_values(saved, family: str, changes: dict, message: s
         Transformer.from_hf(path)
 
 
+def test_incomplete_llama3_rope_scaling_is_refused_at_load(saved) -> None:
+    path = edit_config(saved("llama"), rope_parameters={"rope_type": "llama3", "factor": 8.0, "rope_theta": 10000.0})
+    with pytest.raises(LoadError, match="rope type 'llama3' needs low_freq_factor"):
+        Transformer.from_hf(path)
+
+
+@pytest.mark.parametrize("family, key, expected", [
+    ("gpt2", "activation_function", "gelu_tanh"), ("llama", "hidden_act", "silu"), ("qwen2", "hidden_act", "silu")])
+def test_omitted_config_keys_take_the_defaults_transformers_uses(saved, family: str, key: str, expected: str) -> None:
+    assert Transformer.from_hf(edit_config(saved(family), **{key: None})).cfg.act == expected
+
+
+def test_omitted_mistral_window_is_transformers_default() -> None:
+    from llm_workings.transformer.families import llama_config
+
+    config = dict(model_type="mistral", hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                  vocab_size=97, max_position_embeddings=64)
+    assert llama_config(config).sliding_window == 4096
+    assert llama_config(dict(config, sliding_window=None)).sliding_window is None
+
+
 @pytest.mark.parametrize("dtype", ["float64", "int8", "fp8", torch.float64, torch.int32], ids=str)
 def test_bad_dtype(dtype) -> None:
     with pytest.raises(LoadError, match=r"is not supported; (expected one of float32|use float32)"):

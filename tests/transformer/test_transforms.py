@@ -67,3 +67,35 @@ def test_all_three_together_and_with_tied_embeddings():
     assert not model.cfg.tie_embeddings, "transforms of W_U must not reach W_E"
     assert model.unembed.weight.data_ptr() != model.embed.W_E.data_ptr()
     torch.testing.assert_close(model.W_E, embedding - embedding.mean(-1, keepdim=True))
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_the_config_describes_the_transformed_model(kind):
+    """Transformer(model.cfg) must build the same architecture, so a transformed model can be saved
+    and loaded; and the transform must not rewrite a config another model shares."""
+    model = build(kind)
+    shared = model.cfg
+    model.fold_layer_norm().center_unembed()
+    if model.cfg.norm == "layernorm":
+        model.center_writing_weights()
+    rebuilt = Transformer(model.cfg)
+    rebuilt.load_state_dict(model.state_dict())  # strict: same parameters, same shapes
+    torch.testing.assert_close(rebuilt.eval()(tokens()), model(tokens()))
+    assert shared.norm_affine and not model.cfg.norm_affine and model.cfg is not shared
+
+
+def test_folding_into_an_mlp_without_biases_gives_it_both():
+    cfg = TransformerConfig(**dict(CONFIGS["gpt2"], bias_mlp=False))
+    model = build_from(cfg)
+    before = model(tokens())
+    model.fold_layer_norm()
+    assert model.cfg.bias_mlp and model.blocks[0].mlp.b_in is not None and model.blocks[0].mlp.b_out is not None
+    torch.testing.assert_close(model(tokens()), before, atol=1e-4, rtol=1e-4)
+
+
+def build_from(cfg: TransformerConfig) -> Transformer:
+    model = Transformer(cfg).init_weights(0, std=0.3)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.ln2.b.add_(0.5)
+    return model.eval()

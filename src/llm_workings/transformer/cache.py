@@ -74,25 +74,44 @@ class ActivationCache:
         return f"ActivationCache with {len(self.cache)} activations: {', '.join(list(self.cache)[:4])}{', …' if len(self) > 4 else ''}"
 
     # -- residual stream views --------------------------------------------------------------------
+    def _layer(self, layer: int | None) -> int:
+        """None and -1 mean "after the last block", as in TransformerLens."""
+        n_layers = self.model.cfg.n_layers
+        layer = n_layers if layer is None or layer == -1 else layer
+        if not 0 <= layer <= n_layers:
+            raise ValueError(f"layer must be in [0, {n_layers}] (or None / -1 for the end), got {layer}")
+        return layer
+
+    def _stack(self, names: list[str], pos_slice: PosSlice) -> torch.Tensor:
+        """`[component, batch, pos, d_model]`; with no components, an empty stack of that shape."""
+        if not names:
+            like = next((t for t in self.cache.values() if t.ndim == 3 and t.shape[-1] == self.model.cfg.d_model), None)
+            if like is None:
+                raise ValueError("the stack is empty and nothing cached gives its [batch, pos, d_model] shape")
+            return _slice_pos(like.new_zeros(0, *like.shape), pos_slice)
+        return _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
+
     def accumulated_resid(self, layer: int | None = None, incl_mid: bool = False, apply_ln: bool = False,
                           pos_slice: PosSlice = None, return_labels: bool = False):
-        """The residual stream as it stood before each block up to `layer` (all blocks, plus the final
-        stream, when None): `[component, batch, pos, d_model]`, labels like "0_pre", "0_mid", "final_post"."""
+        """The residual stream entering each block 0..`layer`, where `layer` = n_layers (the default)
+        means the final stream: `[component, batch, pos, d_model]`, labels like "0_pre", "0_mid",
+        "final_post". The logit lens reads each of these through the final norm and unembedding."""
         n_layers = self.model.cfg.n_layers
-        layer = n_layers if layer is None else layer
+        layer = self._layer(layer)
         names, labels = [], []
-        for lay in range(layer):
+        for lay in range(layer + 1):
+            if lay == n_layers:
+                names.append(f"blocks.{n_layers - 1}.hook_resid_post")
+                labels.append("final_post")
+                break
             names.append(f"blocks.{lay}.hook_resid_pre")
             labels.append(f"{lay}_pre")
-            if incl_mid and f"blocks.{lay}.hook_resid_mid" in self.model.hook_dict:
+            if incl_mid and lay < layer and f"blocks.{lay}.hook_resid_mid" in self.model.hook_dict:
                 names.append(f"blocks.{lay}.hook_resid_mid")
                 labels.append(f"{lay}_mid")
-        if layer == n_layers:
-            names.append(f"blocks.{n_layers - 1}.hook_resid_post")
-            labels.append("final_post")
-        stack = _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
+        stack = self._stack(names, pos_slice)
         if apply_ln:
-            stack = self.apply_ln_to_stack(stack, None if layer == n_layers else layer, pos_slice=pos_slice)
+            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
         return (stack, labels) if return_labels else stack
 
     def decompose_resid(self, layer: int | None = None, incl_embeds: bool = True, apply_ln: bool = False,
@@ -100,7 +119,7 @@ class ActivationCache:
         """What each component wrote into the residual stream before `layer`: embeddings, then each
         block's attention and MLP output. The stack sums to the residual stream at that point."""
         cfg = self.model.cfg
-        layer = cfg.n_layers if layer is None else layer
+        layer = self._layer(layer)
         names, labels = [], []
         if incl_embeds:
             names.append("hook_embed")
@@ -114,9 +133,9 @@ class ActivationCache:
             if not cfg.attn_only:
                 names.append(f"blocks.{lay}.hook_mlp_out")
                 labels.append(f"{lay}_mlp_out")
-        stack = _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
+        stack = self._stack(names, pos_slice)
         if apply_ln:
-            stack = self.apply_ln_to_stack(stack, None if layer == cfg.n_layers else layer, pos_slice=pos_slice)
+            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
         return (stack, labels) if return_labels else stack
 
     def stack_head_results(self, layer: int | None = None, apply_ln: bool = False, pos_slice: PosSlice = None,
@@ -125,7 +144,7 @@ class ActivationCache:
         `[layer * head, batch, pos, d_model]`, labels like "L0H3". Taken from `hook_result` when cached,
         else computed from `hook_z` and W_O. Attention output biases are not included."""
         cfg = self.model.cfg
-        layer = cfg.n_layers if layer is None else layer
+        layer = self._layer(layer)
         parts, labels = [], []
         for lay in range(layer):
             name = f"blocks.{lay}.attn.hook_result"
@@ -136,9 +155,9 @@ class ActivationCache:
                 result = torch.einsum("bphd,hdm->bphm", z, self.model.blocks[lay].attn.W_O.to(z.dtype))
             parts.append(result.permute(2, 0, 1, 3))  # [head, batch, pos, d_model]
             labels += [f"L{lay}H{h}" for h in range(cfg.n_heads)]
-        stack = _slice_pos(torch.cat(parts), pos_slice)
+        stack = _slice_pos(torch.cat(parts), pos_slice) if parts else self._stack([], pos_slice)
         if apply_ln:
-            stack = self.apply_ln_to_stack(stack, None if layer == cfg.n_layers else layer, pos_slice=pos_slice)
+            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
         return (stack, labels) if return_labels else stack
 
     def apply_ln_to_stack(self, stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
@@ -147,7 +166,7 @@ class ActivationCache:
         when None; `ln2` with `mlp_input`), using the scale cached for the whole stream. The norm is
         linear once that scale is fixed, so the results still sum to the normed stream. The norm's
         weight and bias are not applied (fold them into the next layer with `fold_layer_norm`)."""
-        if layer is None or layer == self.model.cfg.n_layers:
+        if self._layer(layer) == self.model.cfg.n_layers:
             name = "ln_final.hook_scale"
         else:
             name = f"blocks.{layer}.{'ln2' if mlp_input else 'ln1'}.hook_scale"

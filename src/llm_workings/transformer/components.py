@@ -80,20 +80,22 @@ class Unembed(nn.Module):
 
 
 class LayerNorm(nn.Module):
-    """x -> (x - mean) / scale * w + b, with scale = sqrt(var + eps). `w`/`b` are None once folded away."""
+    """x -> (x - mean) / scale * w + b, with scale = sqrt(var + eps). `w`/`b` are None once folded away
+    (`cfg.norm_affine` False). Statistics are computed in float32, as the fused kernel does."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.eps = cfg.norm_eps
-        self.w: nn.Parameter | None = _param(cfg.d_model)
-        self.b: nn.Parameter | None = _param(cfg.d_model)
+        self.w: nn.Parameter | None = _param(cfg.d_model) if cfg.norm_affine else None
+        self.b: nn.Parameter | None = _param(cfg.d_model) if cfg.norm_affine else None
         self.hook_scale = HookPoint()  # [batch, pos, 1]
         self.hook_normalized = HookPoint()  # [batch, pos, d_model], after w and b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.hook_scale.may_edit:  # the scale a hook returns must be the one used
-            x = x - x.mean(-1, keepdim=True)
-            x = x / self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+            centred = x.float() - x.float().mean(-1, keepdim=True)
+            scale = self.hook_scale((centred.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+            x = (centred / scale).to(x.dtype)
             return self.hook_normalized(x if self.w is None else torch.addcmul(self.b, x, self.w))
         if self.hook_scale.active:  # only read: the fused kernel returns 1/scale as a by-product
             out, _, rstd = torch.native_layer_norm(x, x.shape[-1:], self.w, self.b, self.eps)
@@ -108,7 +110,7 @@ class RMSNorm(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.eps = cfg.norm_eps
-        self.w: nn.Parameter | None = _param(cfg.d_model)
+        self.w: nn.Parameter | None = _param(cfg.d_model) if cfg.norm_affine else None
         self.b = None
         self.hook_scale = HookPoint()
         self.hook_normalized = HookPoint()

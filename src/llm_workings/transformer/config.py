@@ -37,6 +37,7 @@ class TransformerConfig:
     rope_scaling_args: dict[str, float] | None = None  # e.g. factor, low_freq_factor, ... for "llama3"
     norm: str = "layernorm"
     norm_eps: float = 1e-5
+    norm_affine: bool = True  # False once fold_layer_norm has moved the norms' gain and bias into the next layer
     act: str = "gelu_tanh"
     gated_mlp: bool = False  # SwiGLU-style: act(x W_gate) * (x W_in)
     parallel_residual: bool = False  # GPT-NeoX: attention and MLP both read resid_pre

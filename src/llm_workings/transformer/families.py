@@ -96,8 +96,8 @@ HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "ge
                   "gelu": "gelu", "relu": "relu", "silu": "silu", "swish": "silu"}
 
 
-def _activation(c: dict[str, Any], key: str) -> str:
-    name = c.get(key, "gelu_new")
+def _activation(c: dict[str, Any], key: str, default: str) -> str:
+    name = c.get(key, default)  # the default is what transformers assumes when config.json omits it
     if name not in HF_ACTIVATIONS:
         raise ConfigError(f"activation {name!r} is not supported; expected one of {', '.join(HF_ACTIVATIONS)}")
     return HF_ACTIVATIONS[name]
@@ -116,6 +116,10 @@ def _rotary(c: dict[str, Any], default_pct: float) -> dict[str, Any]:
     if kind not in ("default", "llama3", "linear"):
         raise ConfigError(f"rope type {kind!r} is not supported; expected 'default', 'llama3' or 'linear'")
     keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
+    needed = keys if kind == "llama3" else ("factor",) if kind == "linear" else ()
+    missing = [k for k in needed if k not in rope]
+    if missing:
+        raise ConfigError(f"rope type {kind!r} needs {', '.join(missing)} in rope_scaling / rope_parameters")
     return dict(
         positions="rotary",
         rotary_base=float(rope.get("rope_theta", c.get("rope_theta", c.get("rotary_emb_base", 10000.0)))),
@@ -130,7 +134,7 @@ def gpt2_config(c: dict[str, Any]) -> TransformerConfig:
     return TransformerConfig(
         d_model=c["n_embd"], n_layers=c["n_layer"], n_heads=c["n_head"], d_mlp=c.get("n_inner") or 4 * c["n_embd"],
         d_vocab=c["vocab_size"], n_ctx=c["n_positions"], positions="learned", norm="layernorm",
-        norm_eps=c.get("layer_norm_epsilon", 1e-5), act=_activation(c, "activation_function"),
+        norm_eps=c.get("layer_norm_epsilon", 1e-5), act=_activation(c, "activation_function", "gelu_new"),
         tie_embeddings=c.get("tie_word_embeddings", True), name=c.get("_name_or_path", ""))
 
 
@@ -140,7 +144,7 @@ def neox_config(c: dict[str, Any]) -> TransformerConfig:
         d_model=c["hidden_size"], n_layers=c["num_hidden_layers"], n_heads=c["num_attention_heads"],
         d_mlp=c["intermediate_size"], d_vocab=c["vocab_size"], n_ctx=c["max_position_embeddings"],
         **_rotary(c, default_pct=0.25), norm="layernorm", norm_eps=c.get("layer_norm_eps", 1e-5),
-        act=_activation(c, "hidden_act"), parallel_residual=c.get("use_parallel_residual", True),
+        act=_activation(c, "hidden_act", "gelu"), parallel_residual=c.get("use_parallel_residual", True),
         bias_qkv=bias, bias_attn_out=bias, tie_embeddings=c.get("tie_word_embeddings", False),
         name=c.get("_name_or_path", ""))
 
@@ -156,10 +160,10 @@ def llama_config(c: dict[str, Any]) -> TransformerConfig:
         n_kv_heads=c.get("num_key_value_heads") or n_heads, d_head=c.get("head_dim") or c["hidden_size"] // n_heads,
         d_mlp=c["intermediate_size"], d_vocab=c["vocab_size"], n_ctx=c["max_position_embeddings"],
         **_rotary(c, default_pct=1.0), norm="rmsnorm", norm_eps=c.get("rms_norm_eps", 1e-6),
-        act=_activation(c, "hidden_act"), gated_mlp=True, bias_qkv=qwen2 or attention_bias,
+        act=_activation(c, "hidden_act", "silu"), gated_mlp=True, bias_qkv=qwen2 or attention_bias,
         bias_attn_out=attention_bias and not qwen2, bias_mlp=c.get("mlp_bias", False),
         tie_embeddings=c.get("tie_word_embeddings", False),
-        sliding_window=c.get("sliding_window") if c.get("model_type") == "mistral" else None,
+        sliding_window=c.get("sliding_window", 4096) if c.get("model_type") == "mistral" else None,
         default_prepend_bos=c.get("bos_token_id") is not None, name=c.get("_name_or_path", ""))
 
 

@@ -54,7 +54,7 @@ def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = N
     if top_k is not None:
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
+    if top_p is not None and top_p < 1.0:  # at 1.0, float32 rounding in the cumsum would still drop a tail
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(-1)
         # drop a token when the tokens ranked above it already reach top_p (the top token always stays)
@@ -79,11 +79,14 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k}")
-    as_text = isinstance(input, str)
+    as_text = isinstance(input, (str, list, tuple))
     if isinstance(input, (list, tuple)) and len({model.to_tokens(t, prepend_bos).shape[1] for t in input}) > 1:
         raise ValueError("prompts of different token lengths cannot be generated as one batch yet (there is no "
                          "padding mask); generate them one at a time, or give prompts of equal length")
     tokens = model._tokens(input, prepend_bos)
+    if model.cfg.positions == "learned" and tokens.shape[1] + max_new_tokens - 1 > model.cfg.n_ctx:
+        raise ValueError(f"{tokens.shape[1]} prompt tokens + {max_new_tokens} new ones need more than the "
+                         f"n_ctx={model.cfg.n_ctx} positions this model learned")
     if eos_token_id is None and model.tokenizer is not None:
         eos_token_id = getattr(model.tokenizer, "eos_token_id", None)
     generator = None
@@ -106,4 +109,5 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
         return tokens
     bos_added = (model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos) and \
         getattr(model.tokenizer, "bos_token_id", None) is not None
-    return model.to_string(tokens[0, int(bos_added):])  # the prompt and its continuation, without the BOS we added
+    texts = model.to_string(tokens[:, int(bos_added):])  # each prompt and its continuation, without the BOS we added
+    return texts[0] if isinstance(input, str) else texts

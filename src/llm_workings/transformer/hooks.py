@@ -48,6 +48,8 @@ class HookPoint(nn.Module):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # bypasses nn.Module.__call__: hot path
         if self.fwd_fns:
+            if x.requires_grad and torch.is_grad_enabled() and self.may_edit:
+                x = x.clone()  # an in-place edit must not touch a tensor autograd saved for backward
             for fn in self.fwd_fns:
                 out = fn(x, self)
                 if out is not None:
@@ -55,12 +57,24 @@ class HookPoint(nn.Module):
                         raise ValueError(f"hook on {self.name} returned shape {list(out.shape)}; expected {list(x.shape)}")
                     x = out
         if self.bwd_fns and x.requires_grad:
+            # A node of its own: resid_post of one block is resid_pre of the next, and gradient hooks
+            # on one tensor would run in forward order instead of backward order.
+            x = x.view_as(x)
             for fn in self.bwd_fns:
                 x.register_hook(lambda grad, fn=fn: fn(grad, self))
         return x
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, {len(self.fwd_fns)} forward and {len(self.bwd_fns)} backward hooks"
+
+
+def _detach(fns: list[HookFn], fn: HookFn) -> None:
+    """Remove the latest attachment of `fn`, so nested contexts unwind in order; gone already
+    (after `reset_hooks`) is fine."""
+    for i in range(len(fns) - 1, -1, -1):
+        if fns[i] is fn:
+            del fns[i]
+            return
 
 
 # Short names of TransformerLens's `get_act_name`: cache["pattern", 0] is cache["blocks.0.attn.hook_pattern"].
@@ -141,7 +155,7 @@ class HookedModule(nn.Module):
             yield self
         finally:
             for fns, fn in reversed(attached):
-                fns.remove(fn)
+                _detach(fns, fn)
 
     @contextmanager
     def _attached(self, points: list[HookPoint], fwd: HookFn, bwd: HookFn | None) -> Iterator[None]:
@@ -154,9 +168,9 @@ class HookedModule(nn.Module):
             yield
         finally:
             for hp in points:
-                hp.fwd_fns.remove(fwd)
+                _detach(hp.fwd_fns, fwd)
                 if bwd is not None:
-                    hp.bwd_fns.remove(bwd)
+                    _detach(hp.bwd_fns, bwd)
 
     def run_with_hooks(self, *args: Any, fwd_hooks: Iterable = (), bwd_hooks: Iterable = (), **kwargs: Any) -> Any:
         with self.hooks(fwd_hooks, bwd_hooks):
@@ -183,7 +197,8 @@ class HookedModule(nn.Module):
         with self._attached(points, save, save_grad if incl_bwd else None):
             out = self(*args, **kwargs)
             if incl_bwd:
-                (out if out.ndim == 0 else out.sum()).backward()
+                loss = out[1] if isinstance(out, tuple) else out  # return_type="both" gives (logits, loss)
+                (loss if loss.ndim == 0 else loss.sum()).backward()
         ordered = {name: store[name] for name in self.hook_dict if name in store}
         ordered.update({k: v for k, v in store.items() if k.endswith("_grad")})
         return out, ActivationCache(ordered, self)

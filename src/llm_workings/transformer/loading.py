@@ -224,8 +224,8 @@ def build(config: dict[str, Any], arch: str, tensors: Tensors, dtype: torch.dtyp
           tokenizer: Any) -> Transformer:
     family, cfg = build_config(config, arch)
     with torch.device("meta"):
-        model = Transformer(cfg)
-    model.to_empty(device=device).to(dtype)
+        model = Transformer(cfg).to(dtype)  # on meta the cast is free: bf16 weights never exist in fp32
+    model.to_empty(device=device)
     model.tie_weights()  # to_empty gives each module its own copy of a shared parameter
     load_weights(model, family, tensors)
     model.tokenizer = tokenizer

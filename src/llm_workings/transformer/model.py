@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .components import NORMS, Block, Embed, PosEmbed, Unembed
+from .components import NORMS, Block, Embed, PosEmbed, Unembed, WeightView
 from .config import TransformerConfig
 from .hooks import HookedModule, HookPoint
 from .rotary import Rotary
@@ -66,17 +66,9 @@ class Transformer(HookedModule):
                 p.copy_(torch.randn(p.shape, generator=gen) * scale)
         return self
 
-    @property
-    def W_E(self) -> torch.Tensor:
-        return self.embed.W_E
-
-    @property
-    def W_U(self) -> torch.Tensor:
-        return self.unembed.W_U
-
-    @property
-    def W_pos(self) -> torch.Tensor:
-        return self.pos_embed.W_pos
+    W_E = WeightView(lambda m: m.embed.W_E, "[d_vocab, d_model]")
+    W_U = WeightView(lambda m: m.unembed.W_U, "[d_model, d_vocab]")
+    W_pos = WeightView(lambda m: m.pos_embed.W_pos, "[n_ctx, d_model]; learned positions only")
 
     def stack(self, attr: str, module: str = "attn") -> torch.Tensor:
         """One weight across layers, e.g. stack("W_Q") -> [layer, head, d_model, d_head]."""
@@ -121,7 +113,10 @@ class Transformer(HookedModule):
         """Token (and learned position) embeddings: the residual stream entering block 0."""
         residual = self.hook_embed(self.embed(tokens))
         if self.cfg.positions == "learned":
-            residual = residual + self.hook_pos_embed(self.pos_embed(start, tokens.shape[1]).expand_as(residual))
+            pos = self.pos_embed(start, tokens.shape[1]).expand_as(residual)  # a view of W_pos
+            if self.hook_pos_embed.active:  # hooks and the cache get a copy, so no edit can reach W_pos
+                pos = self.hook_pos_embed(pos.clone())
+            residual = residual + pos
         return residual
 
     def _residual(self, input: Any, start_at_layer: int) -> torch.Tensor:
@@ -172,6 +167,8 @@ class Transformer(HookedModule):
 
     def to_str_tokens(self, input: Union[str, torch.Tensor], prepend_bos: bool | None = None) -> list[str]:
         """Each token as the text it stands for, for labelling plots."""
+        if not isinstance(input, (str, torch.Tensor)):
+            raise TypeError(f"to_str_tokens takes one text or one sequence of token ids, not {type(input).__name__}")
         tokens = self.to_tokens(input, prepend_bos)[0] if isinstance(input, str) else input
         if tokens.ndim > 1:
             if tokens.shape[0] != 1:
@@ -228,6 +225,8 @@ class Transformer(HookedModule):
 
 def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor, per_token: bool = False) -> torch.Tensor:
     """Cross-entropy of predicting tokens[:, 1:] from logits[:, :-1]."""
+    if tokens.shape[1] < 2:
+        raise ValueError("a next-token loss needs at least 2 tokens per sequence")
     losses = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="none")
     losses = losses.view(tokens.shape[0], -1)
     return losses if per_token else losses.mean()

@@ -12,17 +12,29 @@ All three are opt-in and mutate the model in place; each returns the model.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import torch
 from torch import nn
 
 from .model import Transformer
 
 
+def _reconfigure(model: Transformer, **changes: Any) -> None:
+    """Give the model a new config that describes what it has become, so `Transformer(model.cfg)`
+    builds the same architecture. A copy: other models built from the old config keep theirs."""
+    cfg = dataclasses.replace(model.cfg, **changes)
+    for module in model.modules():
+        if hasattr(module, "cfg"):
+            module.cfg = cfg
+
+
 def _untie(model: Transformer) -> None:
     """Give the unembedding its own copy of W_E, so transforms of one leave the other alone."""
     if model.cfg.tie_embeddings:
         model.unembed.weight = nn.Parameter(model.embed.W_E.detach().clone())
-        model.cfg.tie_embeddings = False
+        _reconfigure(model, tie_embeddings=False)
 
 
 def _bias(module: nn.Module, name: str, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -60,9 +72,18 @@ def fold_layer_norm(model: Transformer, center_reading_weights: bool = True) -> 
     _untie(model)
     _fold(model.ln_final, model.unembed, "weight", "b_U", center)
     model.ln_final.w = model.ln_final.b = None
-    model.cfg.bias_qkv = model.blocks[0].attn.b_qkv is not None
-    model.cfg.bias_unembed = model.unembed.b_U is not None
+    bias_mlp = model.cfg.bias_mlp
+    if not model.cfg.attn_only and not bias_mlp and _has_input_bias(model.blocks[0].mlp):
+        for block in model.blocks:  # the config has one switch for MLP biases: give b_out too
+            block.mlp.b_out = nn.Parameter(torch.zeros_like(block.mlp.w_out[:, 0]))
+        bias_mlp = True
+    _reconfigure(model, norm_affine=False, bias_qkv=model.blocks[0].attn.b_qkv is not None, bias_mlp=bias_mlp,
+                 bias_unembed=model.unembed.b_U is not None)
     return model
+
+
+def _has_input_bias(mlp: nn.Module) -> bool:
+    return getattr(mlp, "b_gate_in", getattr(mlp, "b_in", None)) is not None
 
 
 @torch.no_grad()
