@@ -91,6 +91,12 @@ class ActivationCache:
             return _slice_pos(like.new_zeros(0, *like.shape), pos_slice)
         return _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
 
+    def _view(self, stack: torch.Tensor, labels: list[str], layer: int, apply_ln: bool, pos_slice: PosSlice,
+              return_labels: bool):
+        if apply_ln:
+            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
+        return (stack, labels) if return_labels else stack
+
     def accumulated_resid(self, layer: int | None = None, incl_mid: bool = False, apply_ln: bool = False,
                           pos_slice: PosSlice = None, return_labels: bool = False):
         """The residual stream entering each block 0..`layer`, where `layer` = n_layers (the default)
@@ -109,10 +115,7 @@ class ActivationCache:
             if incl_mid and lay < layer and f"blocks.{lay}.hook_resid_mid" in self.model.hook_dict:
                 names.append(f"blocks.{lay}.hook_resid_mid")
                 labels.append(f"{lay}_mid")
-        stack = self._stack(names, pos_slice)
-        if apply_ln:
-            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
-        return (stack, labels) if return_labels else stack
+        return self._view(self._stack(names, pos_slice), labels, layer, apply_ln, pos_slice, return_labels)
 
     def decompose_resid(self, layer: int | None = None, incl_embeds: bool = True, apply_ln: bool = False,
                         pos_slice: PosSlice = None, return_labels: bool = False):
@@ -133,10 +136,7 @@ class ActivationCache:
             if not cfg.attn_only:
                 names.append(f"blocks.{lay}.hook_mlp_out")
                 labels.append(f"{lay}_mlp_out")
-        stack = self._stack(names, pos_slice)
-        if apply_ln:
-            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
-        return (stack, labels) if return_labels else stack
+        return self._view(self._stack(names, pos_slice), labels, layer, apply_ln, pos_slice, return_labels)
 
     def stack_head_results(self, layer: int | None = None, apply_ln: bool = False, pos_slice: PosSlice = None,
                            return_labels: bool = False):
@@ -156,9 +156,7 @@ class ActivationCache:
             parts.append(result.permute(2, 0, 1, 3))  # [head, batch, pos, d_model]
             labels += [f"L{lay}H{h}" for h in range(cfg.n_heads)]
         stack = _slice_pos(torch.cat(parts), pos_slice) if parts else self._stack([], pos_slice)
-        if apply_ln:
-            stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
-        return (stack, labels) if return_labels else stack
+        return self._view(stack, labels, layer, apply_ln, pos_slice, return_labels)
 
     def apply_ln_to_stack(self, stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
                           pos_slice: PosSlice = None) -> torch.Tensor:
