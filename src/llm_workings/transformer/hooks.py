@@ -68,13 +68,21 @@ class HookPoint(nn.Module):
         return f"{self.name!r}, {len(self.fwd_fns)} forward and {len(self.bwd_fns)} backward hooks"
 
 
-def _detach(fns: list[HookFn], fn: HookFn) -> None:
-    """Remove the latest attachment of `fn`, so nested contexts unwind in order; gone already
-    (after `reset_hooks`) is fine."""
-    for i in range(len(fns) - 1, -1, -1):
-        if fns[i] is fn:
-            del fns[i]
-            return
+@contextmanager
+def _attached(attachments: list[tuple[list[HookFn], HookFn]]) -> Iterator[None]:
+    """Append each function to its hook point's list for the body of a `with` block. On exit each
+    removes its own latest attachment, so nested blocks unwind in order; one already gone (after
+    `reset_hooks`) is fine."""
+    for fns, fn in attachments:
+        fns.append(fn)
+    try:
+        yield
+    finally:
+        for fns, fn in reversed(attachments):
+            for i in range(len(fns) - 1, -1, -1):
+                if fns[i] is fn:
+                    del fns[i]
+                    break
 
 
 # Short names of TransformerLens's `get_act_name`: cache["pattern", 0] is cache["blocks.0.attn.hook_pattern"].
@@ -142,35 +150,14 @@ class HookedModule(nn.Module):
     def hooks(self, fwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = (),
               bwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = ()) -> Iterator[HookedModule]:
         """Attach hooks for the body of a `with` block; they are removed on exit, even after an error."""
-        attached: list[tuple[list[HookFn], HookFn]] = []
-        try:
-            for pairs, kind in ((fwd_hooks, "fwd_fns"), (bwd_hooks, "bwd_fns")):
-                for names, fn in pairs:
-                    if not callable(fn):
-                        raise TypeError(f"hook for {names!r} must be a function (activation, hook) -> activation or None")
-                    for hp in self.hook_points(names):
-                        fns = getattr(hp, kind)
-                        fns.append(fn)
-                        attached.append((fns, fn))
+        attachments: list[tuple[list[HookFn], HookFn]] = []
+        for pairs, kind in ((fwd_hooks, "fwd_fns"), (bwd_hooks, "bwd_fns")):
+            for names, fn in pairs:
+                if not callable(fn):
+                    raise TypeError(f"hook for {names!r} must be a function (activation, hook) -> activation or None")
+                attachments += [(getattr(hp, kind), fn) for hp in self.hook_points(names)]
+        with _attached(attachments):
             yield self
-        finally:
-            for fns, fn in reversed(attached):
-                _detach(fns, fn)
-
-    @contextmanager
-    def _attached(self, points: list[HookPoint], fwd: HookFn, bwd: HookFn | None) -> Iterator[None]:
-        """`hooks()` for points already resolved: the cache attaches to every point on each call."""
-        for hp in points:
-            hp.fwd_fns.append(fwd)
-            if bwd is not None:
-                hp.bwd_fns.append(bwd)
-        try:
-            yield
-        finally:
-            for hp in points:
-                _detach(hp.fwd_fns, fwd)
-                if bwd is not None:
-                    _detach(hp.bwd_fns, bwd)
 
     def run_with_hooks(self, *args: Any, fwd_hooks: Iterable = (), bwd_hooks: Iterable = (), **kwargs: Any) -> Any:
         with self.hooks(fwd_hooks, bwd_hooks):
@@ -194,7 +181,10 @@ class HookedModule(nn.Module):
 
         save.reads_only = True  # lets layer norms keep their fused kernel while their scale is cached
 
-        with self._attached(points, save, save_grad if incl_bwd else None):
+        attachments = [(hp.fwd_fns, save) for hp in points]
+        if incl_bwd:
+            attachments += [(hp.bwd_fns, save_grad) for hp in points]
+        with _attached(attachments):
             out = self(*args, **kwargs)
             if incl_bwd:
                 loss = out[1] if isinstance(out, tuple) else out  # return_type="both" gives (logits, loss)
