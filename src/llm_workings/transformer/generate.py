@@ -80,10 +80,14 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k}")
     as_text = isinstance(input, (str, list, tuple))
-    if isinstance(input, (list, tuple)) and len({model.to_tokens(t, prepend_bos).shape[1] for t in input}) > 1:
-        raise ValueError("prompts of different token lengths cannot be generated as one batch yet (there is no "
-                         "padding mask); generate them one at a time, or give prompts of equal length")
-    tokens = model._tokens(input, prepend_bos)
+    if isinstance(input, (list, tuple)):
+        rows = [model.to_tokens(text, prepend_bos) for text in input]
+        if len({row.shape[1] for row in rows}) > 1:
+            raise ValueError("prompts of different token lengths cannot be generated as one batch yet (there is no "
+                             "padding mask); generate them one at a time, or give prompts of equal length")
+        tokens = torch.cat(rows)
+    else:
+        tokens = model._tokens(input, prepend_bos)
     if model.cfg.positions == "learned" and tokens.shape[1] + max_new_tokens - 1 > model.cfg.n_ctx:
         raise ValueError(f"{tokens.shape[1]} prompt tokens + {max_new_tokens} new ones need more than the "
                          f"n_ctx={model.cfg.n_ctx} positions this model learned")
@@ -107,7 +111,6 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
             break
     if not as_text:
         return tokens
-    bos_added = (model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos) and \
-        getattr(model.tokenizer, "bos_token_id", None) is not None
+    bos_added = model.bos_to_prepend(prepend_bos) is not None
     texts = model.to_string(tokens[:, int(bos_added):])  # each prompt and its continuation, without the BOS we added
     return texts[0] if isinstance(input, str) else texts

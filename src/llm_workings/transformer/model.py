@@ -86,16 +86,16 @@ class Transformer(HookedModule):
         start_at_layer=k takes that residual stream as `input` instead of tokens and runs blocks k
         onwards (for patching); a loss then needs the `tokens` it should predict.
         """
+        start = 0 if kv_cache is None else kv_cache.length
         if start_at_layer is None:
             tokens = self._tokens(input, prepend_bos)
-            residual = self.embed_tokens(tokens, 0 if kv_cache is None else kv_cache.length)
+            residual = self.embed_tokens(tokens, start)
         else:
             residual = self._residual(input, start_at_layer)
-        start, n_new = (0 if kv_cache is None else kv_cache.length), residual.shape[1]
         for block in self.blocks[start_at_layer:stop_at_layer]:
             residual = block(residual, start, kv_cache)
         if kv_cache is not None:
-            kv_cache.advance(n_new)
+            kv_cache.advance(residual.shape[1])
         if stop_at_layer is not None:
             return residual
         if return_type is None:
@@ -154,16 +154,20 @@ class Transformer(HookedModule):
     def to_tokens(self, text: Text, prepend_bos: bool | None = None) -> torch.Tensor:
         """Text (or a list of texts, right-padded) to token ids `[batch, pos]`, with BOS first by default."""
         tok = self._need_tokenizer()
-        prepend_bos = self.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
         texts = [text] if isinstance(text, str) else list(text)
         ids = [tok.encode(t, add_special_tokens=False) for t in texts]
-        bos = getattr(tok, "bos_token_id", None)
-        if prepend_bos and bos is not None:
+        bos = self.bos_to_prepend(prepend_bos)
+        if bos is not None:
             ids = [[bos] + row for row in ids]
         pad = getattr(tok, "pad_token_id", None)
         pad = pad if pad is not None else (getattr(tok, "eos_token_id", None) or 0)
         width = max(len(row) for row in ids)
         return torch.tensor([row + [pad] * (width - len(row)) for row in ids], device=self.W_E.device)
+
+    def bos_to_prepend(self, prepend_bos: bool | None = None) -> int | None:
+        """The BOS id `to_tokens` puts first (by default when the config says so), or None."""
+        prepend_bos = self.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
+        return getattr(self.tokenizer, "bos_token_id", None) if prepend_bos else None
 
     def to_str_tokens(self, input: Union[str, torch.Tensor], prepend_bos: bool | None = None) -> list[str]:
         """Each token as the text it stands for, for labelling plots."""
@@ -218,7 +222,7 @@ class Transformer(HookedModule):
 
     def __repr__(self) -> str:
         c = self.cfg
-        n = sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+        n = sum(p.numel() for p in self.parameters())  # a tied parameter is listed once
         return (f"Transformer({c.name or 'unnamed'}: {c.n_layers} layers, d_model={c.d_model}, {c.n_heads} heads"
                 f"{f' ({c.n_kv_heads} kv)' if c.n_kv_heads != c.n_heads else ''}, d_vocab={c.d_vocab}, {n:,} parameters)")
 
