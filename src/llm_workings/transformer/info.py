@@ -6,21 +6,16 @@ once with every hook cached, so the activation figure counts exactly what `run_w
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .loading import HUB_NAME, LoadError, architecture, as_dtype, build_config, download, read_config
+from .loading import architecture, as_dtype, build_config, checkpoint_directory, read_config
 from .model import Transformer
 
 
 def describe(source: str, batch: int = 1, seq: int | None = None, dtype: str = "float32") -> dict[str, Any]:
-    path = Path(source)
-    if not path.is_dir():
-        if path.exists() or not HUB_NAME.match(source):
-            raise LoadError(f"{source} is not a directory; expected a checkpoint directory or a hub name")
-        path = download(source, patterns=["config.json"])
+    path = checkpoint_directory(source, patterns=["config.json"])
     config = read_config(path)
     arch = architecture(config, str(path))
     family, cfg = build_config(config, arch)
@@ -31,12 +26,12 @@ def describe(source: str, batch: int = 1, seq: int | None = None, dtype: str = "
     with torch.device("meta"):
         model = Transformer(cfg)
         _, cache = model.run_with_cache(torch.zeros(batch, seq, dtype=torch.long))
-    params = {id(p): p.numel() for p in model.parameters()}
+    n_params = sum(p.numel() for p in model.parameters())  # a tied parameter is listed once
     kv_elements = 2 * cfg.n_layers * batch * seq * cfg.n_kv_heads * cfg.d_head
     return {
         "source": source, "architecture": arch, "family": family.name, "config": cfg.to_dict(),
-        "parameters": sum(params.values()), "dtype": dtype, "batch": batch, "seq": seq,
-        "weights_bytes": sum(params.values()) * bytes_per,
+        "parameters": n_params, "dtype": dtype, "batch": batch, "seq": seq,
+        "weights_bytes": n_params * bytes_per,
         "kv_cache_bytes": kv_elements * bytes_per,
         "activation_cache_bytes": sum(t.numel() for t in cache.cache.values()) * bytes_per,
         "activation_cache_entries": len(cache),
@@ -44,11 +39,13 @@ def describe(source: str, batch: int = 1, seq: int | None = None, dtype: str = "
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KiB", "MiB"):
         n /= 1024
-    raise AssertionError
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} GiB"
 
 
 def format_info(info: dict[str, Any]) -> str:

@@ -126,25 +126,30 @@ def from_hf(source: Any, dtype: torch.dtype | str = torch.float32, device: str |
     """
     dtype = as_dtype(dtype)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_dir():
-            if path.exists() or not HUB_NAME.match(str(source)):
-                raise LoadError(f"{source} is not a directory; expected a checkpoint directory holding config.json "
-                                "and weights, or a hub name such as 'gpt2' or 'EleutherAI/pythia-70m'")
-            path = download(str(source))
+        path = checkpoint_directory(source)
         config = read_config(path)
-        arch = architecture(config, str(path))
-        build_config(config, arch)  # refuse an unsupported model before reading gigabytes of weights
+        family, cfg = build_config(config, architecture(config, str(path)))  # refused before reading any weights
         tensors = Tensors.from_directory(path)
         if tokenizer is None:
             tokenizer = load_tokenizer(path)
-        return build(config, arch, tensors, dtype, device, tokenizer)
+        return build(family, cfg, tensors, dtype, device, tokenizer)
     if hasattr(source, "config") and hasattr(source, "state_dict"):
-        config = source.config.to_dict()
+        family, cfg = build_config(source.config.to_dict(), type(source).__name__)
         if tokenizer is None and Path(str(getattr(source, "name_or_path", "") or "")).is_dir():
             tokenizer = load_tokenizer(Path(source.name_or_path))
-        return build(config, type(source).__name__, Tensors.from_state_dict(source.state_dict()), dtype, device, tokenizer)
+        return build(family, cfg, Tensors.from_state_dict(source.state_dict()), dtype, device, tokenizer)
     raise TypeError(f"expected a transformers model, a checkpoint directory or a hub name; got {type(source).__name__}")
+
+
+def checkpoint_directory(source: str | os.PathLike, patterns: list[str] | None = None) -> Path:
+    """`source` itself when it is a directory; a hub name's local snapshot (see `download`) otherwise."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    if path.exists() or not HUB_NAME.match(str(source)):
+        raise LoadError(f"{source} is not a directory; expected a checkpoint directory holding config.json "
+                        "and weights, or a hub name such as 'gpt2' or 'EleutherAI/pythia-70m'")
+    return download(str(source), patterns)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -220,9 +225,8 @@ def build_config(config: dict[str, Any], arch: str) -> tuple[Family, Transformer
         raise LoadError(f"{arch}: {e}") from e
 
 
-def build(config: dict[str, Any], arch: str, tensors: Tensors, dtype: torch.dtype, device: str | torch.device,
+def build(family: Family, cfg: TransformerConfig, tensors: Tensors, dtype: torch.dtype, device: str | torch.device,
           tokenizer: Any) -> Transformer:
-    family, cfg = build_config(config, arch)
     with torch.device("meta"):
         model = Transformer(cfg).to(dtype)  # on meta the cast is free: bf16 weights never exist in fp32
     model.to_empty(device=device)
