@@ -237,3 +237,14 @@ def test_learned_positions_too_short_for_the_request_fail_before_generating() ->
     _, ours = pair("gpt2", {})  # n_positions 64
     with pytest.raises(ValueError, match="need more than the n_ctx=64 positions"):
         ours.generate(tokens(1, 60), max_new_tokens=10)
+
+
+def test_crop_context_slides_the_window_past_n_ctx() -> None:
+    """Past n_ctx, each token is the greedy choice given the last n_ctx tokens, as nanoGPT's sampler does."""
+    _, ours = pair("gpt2", {})  # n_positions 64
+    out = ours.generate(tokens(1, 60), max_new_tokens=10, crop_context=True)
+    assert out.shape == (1, 70)
+    with torch.no_grad():
+        for i in range(60, 70):
+            window = out[:, max(0, i - 64):i]
+            assert out[0, i] == ours(window)[0, -1].argmax()

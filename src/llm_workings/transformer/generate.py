@@ -69,10 +69,12 @@ def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = N
 def generate(model: Transformer, input: Input, max_new_tokens: int = 20, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
              use_kv_cache: bool = True, stop_at_eos: bool = True, eos_token_id: int | None = None,
-             prepend_bos: bool | None = None, verbose: bool = False) -> Any:
+             prepend_bos: bool | None = None, crop_context: bool = False, verbose: bool = False) -> Any:
     """Continue `input` by up to `max_new_tokens` tokens. Returns text when given text, else tokens
     `[batch, pos + new]`. temperature=0 is greedy; otherwise sample, optionally from the top_k
-    tokens or the smallest set whose probability reaches top_p. `seed` makes sampling repeatable."""
+    tokens or the smallest set whose probability reaches top_p. `seed` makes sampling repeatable.
+    crop_context lets a model with learned positions write past n_ctx: each new token is then predicted
+    from the last n_ctx tokens only (as nanoGPT's sampler does), recomputed without the KV cache."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -88,9 +90,11 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
         tokens = torch.cat(rows)
     else:
         tokens = model._tokens(input, prepend_bos)
-    if model.cfg.positions == "learned" and tokens.shape[1] + max_new_tokens - 1 > model.cfg.n_ctx:
+    n_ctx = model.cfg.n_ctx
+    if model.cfg.positions == "learned" and tokens.shape[1] + max_new_tokens - 1 > n_ctx and not crop_context:
         raise ValueError(f"{tokens.shape[1]} prompt tokens + {max_new_tokens} new ones need more than the "
-                         f"n_ctx={model.cfg.n_ctx} positions this model learned")
+                         f"n_ctx={n_ctx} positions this model learned; pass crop_context=True to predict "
+                         "from the last n_ctx tokens")
     if eos_token_id is None and model.tokenizer is not None:
         eos_token_id = getattr(model.tokenizer, "eos_token_id", None)
     generator = None
@@ -100,7 +104,10 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
     step_input = tokens
     for _ in tqdm(range(max_new_tokens), disable=not verbose, desc="generating"):
-        logits = model(step_input if use_kv_cache else tokens, kv_cache=cache)[:, -1]
+        if crop_context and tokens.shape[1] > n_ctx:
+            use_kv_cache, cache = False, None  # the window slides: every position changes, so recompute
+        logits = model(step_input if use_kv_cache else tokens[:, -n_ctx:] if crop_context else tokens,
+                       kv_cache=cache)[:, -1]
         next_token = sample(logits, temperature, top_k, top_p, generator)
         if stop_at_eos and eos_token_id is not None:
             next_token = torch.where(finished, eos_token_id, next_token)

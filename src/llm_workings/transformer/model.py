@@ -220,6 +220,19 @@ class Transformer(HookedModule):
 
         return from_hf(source, **kwargs)
 
+    def save(self, directory: Any, tokenizer: Any = None) -> Any:
+        """Write config.json, model.safetensors (and tokenizer.json) to a directory; see saving.py."""
+        from .saving import save_model
+
+        return save_model(self, directory, tokenizer)
+
+    @classmethod
+    def load(cls, directory: Any, device: Any = None) -> Transformer:
+        """Read a directory written by `save`."""
+        from .saving import load_model
+
+        return load_model(directory, device)
+
     def __repr__(self) -> str:
         c = self.cfg
         n = sum(p.numel() for p in self.parameters())  # a tied parameter is listed once
