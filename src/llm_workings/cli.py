@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -48,6 +49,81 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from .train import CheckpointError, TrainConfigError, TrainingDiverged
+    from .transformer.config import ConfigError
+    from .zoo import get_recipe, run_recipe
+
+    try:
+        overrides = parse_overrides(extra)
+        recipe = get_recipe(args.recipe).with_overrides(overrides)
+    except (ValueError, ConfigError, TrainConfigError) as e:
+        print(f"llmw train: {e}", file=sys.stderr)
+        return 2
+    out = args.out or f"runs/{recipe.name}"
+    try:
+        run_recipe(recipe, out, overrides, progress=not args.no_progress)
+    except (TrainingDiverged, CheckpointError) as e:
+        print(f"llmw train: {e}", file=sys.stderr)
+        return 1
+    from .zoo.runner import CARD
+
+    if not (Path(out) / CARD).is_file():
+        return 130  # stopped with Ctrl-C; the checkpoint is written, and the same command resumes
+    print(f"trained {recipe.name}: model, card and snapshots in {out}")
+    return 0
+
+
+def parse_overrides(extra: list[str]) -> dict[str, str]:
+    """`--key=value` (or `--key value`) pairs after the recipe name, as nanoGPT's configurator takes them."""
+    overrides, i = {}, 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ValueError(f"expected --setting=value, got {arg!r}")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(extra):
+                raise ValueError(f"--{key} needs a value")
+            value, i = extra[i + 1], i + 1
+        overrides[key.replace("-", "_")] = value
+        i += 1
+    return overrides
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .transformer.loading import LoadError
+    from .zoo import load
+
+    try:
+        model, tokenizer = load(args.model)
+    except (LoadError, ValueError, OSError) as e:
+        print(f"llmw sample: {e}", file=sys.stderr)
+        return 2
+    if tokenizer is None:
+        print(f"llmw sample: {args.model} works on token ids (a synthetic task) and has no tokenizer to read a prompt",
+              file=sys.stderr)
+        return 2
+    try:
+        text = model.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                              top_k=args.top_k, seed=args.seed, crop_context=True, prepend_bos=False)
+    except ValueError as e:
+        print(f"llmw sample: {e}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+def _zoo_list(args: argparse.Namespace) -> int:
+    from .zoo import card, list_models
+
+    for name in list_models():
+        c = card(name)
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in c["metrics"].items())
+        print(f"{name:18} {c['parameters']:>9,} params  {metrics}\n{'':18} {c['summary']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmw", description="LLM Workings: see how language models work inside.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,11 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weight and activation dtype")
     info.add_argument("--json", action="store_true", help="print the figures as JSON")
     info.set_defaults(run=_model_info)
+
+    train = commands.add_parser(
+        "train", help="train a recipe (resumable; Ctrl-C saves a checkpoint)",
+        description="Train one of the recipes from nothing. Any model, training or data setting can be "
+                    "overridden: llmw train induction-2l --steps=500 --d_model=32. Running the same command "
+                    "again resumes from the run directory's checkpoint.")
+    train.add_argument("recipe", metavar="RECIPE", help="induction-2l, modadd-113, shakespeare-char or austen-bpe")
+    train.add_argument("--out", help="run directory (default runs/RECIPE)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train, takes_extra=True)
+
+    sample = commands.add_parser("sample", help="generate text from a model", description="Continue a prompt.")
+    sample.add_argument("model", metavar="MODEL", help="a bundled model (llmw zoo list) or a run directory")
+    sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    sample.add_argument("--max-new-tokens", type=int, default=200)
+    sample.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
+    sample.add_argument("--top-k", type=int, default=None)
+    sample.add_argument("--seed", type=int, default=0, help="sampling seed, for repeatable output (default 0)")
+    sample.set_defaults(run=_sample)
+
+    zoo = commands.add_parser("zoo", help="the bundled models", description="The models this project trained and ships.")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
+    zoo_commands.add_parser("list", help="list the bundled models and their measured metrics").set_defaults(run=_zoo_list)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if getattr(args, "takes_extra", False):
+        return args.run(args, extra)
+    if extra:
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     return args.run(args)
 
 

@@ -1,0 +1,91 @@
+"""Run a recipe end to end: train (resumably) in a run directory, then export the model and its card.
+
+    out = run_recipe(get_recipe("induction-2l"), "runs/induction-2l")
+    # runs/induction-2l/: checkpoint.json + checkpoint-*.safetensors  (resumable training state)
+    #                     config.json, model.safetensors, tokenizer.json  (the model, see transformer/saving.py)
+    #                     card.json  (recipe, seed, time, metrics)      snapshots/  (weights during training)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import write_atomic
+from ..transformer.model import Transformer
+from ..transformer.saving import save_model
+from ..train.trainer import Trainer, TrainResult
+from .baselines import ngram_bits_per_byte
+from .recipes import Recipe, build_task, build_tokenizer
+
+CARD = "card.json"
+
+
+def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, overrides: dict[str, str] | None = None,
+               progress: bool = True) -> Path:
+    out_dir = Path(out_dir)
+    tokenizer_path = out_dir / "tokenizer.json"
+    if tokenizer_path.is_file():  # resuming: the ids on disk must keep their meaning
+        from ..tokenizers import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_path)
+    else:
+        tokenizer = build_tokenizer(recipe)
+        if tokenizer is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(tokenizer_path)
+    cfg = recipe.model_config()
+    if tokenizer is not None and len(tokenizer) != cfg.d_vocab:
+        raise ValueError(f"{recipe.name}: the tokenizer has {len(tokenizer)} tokens but d_vocab is {cfg.d_vocab}")
+    train_cfg = recipe.train_config()
+    model = Transformer(cfg, tokenizer).init_weights(train_cfg.seed)
+    task = build_task(recipe, tokenizer)
+    result = Trainer(model, task, train_cfg, run_dir=out_dir, progress=progress).train()
+    if result.interrupted:
+        return out_dir
+    save_model(model, out_dir, tokenizer)
+    card = make_card(recipe, model, task, result, overrides or {})
+    write_atomic(out_dir / CARD, (json.dumps(card, indent=1) + "\n").encode())
+    return out_dir
+
+
+def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult, overrides: dict[str, str]) -> dict[str, Any]:
+    metrics = task.evaluate(model, final=True)
+    if recipe.kind in ("char-lm", "bpe-lm"):
+        metrics.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
+    command = "llmw train " + " ".join([recipe.name, *(f"--{k}={shlex.quote(str(v))}" for k, v in overrides.items())])
+    return {
+        "name": recipe.name,
+        "summary": recipe.summary,
+        "task": recipe.kind,
+        "reproduce": command + " --out runs/" + recipe.name,
+        "seed": recipe.train["seed"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "model_config": recipe.model,
+        "train_config": recipe.train,
+        "data": recipe.data,
+        "overrides": overrides,
+        "metrics": metrics,
+        "references": recipe.references,
+        "training_seconds": round(result.seconds, 1),
+        "machine": machine_description(),
+        "evals": result.evals,
+    }
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
