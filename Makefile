@@ -13,9 +13,13 @@ test:
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
 # The benchmarks run peers (TransformerLens) beside ours: they need the "bench" extra too.
+# nanoGPT is never vendored: bench_nanogpt.py runs a checkout you name with NANOGPT=.
 bench:
 	@scripts/setup.sh bench
 	$(PY) bench/bench_nn.py
 	$(PY) bench/bench_lab.py
 	$(PY) bench/bench_browser.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_transformer.py
+	$(PY) bench/bench_bpe.py
+	@if [ -n "$(NANOGPT)" ]; then $(PY) bench/bench_nanogpt.py --nanogpt "$(NANOGPT)"; \
+	else echo "bench_nanogpt skipped: give a local nanoGPT checkout, make bench NANOGPT=/path/to/nanoGPT"; fi
