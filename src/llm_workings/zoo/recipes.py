@@ -138,7 +138,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                 "training pairs first, and only later generalises (groks)",
         model=dict(d_model=128, n_layers=1, n_heads=4, d_vocab=114, n_ctx=3, d_mlp=512, act="relu",
                    bias_qkv=False, bias_attn_out=False, default_prepend_bos=False),
-        train=dict(steps=1500, lr=3e-3, warmup_steps=10, schedule="constant", weight_decay=1.0, beta1=0.9, beta2=0.98,
+        train=dict(steps=1500, lr=3e-3, warmup_steps=10, schedule="cosine", weight_decay=1.0, beta1=0.9, beta2=0.98,
                    grad_clip=None, eval_every=25, checkpoint_every=250, snapshots="0,50,100,150,200,300,400,500,600,800,1000,1500",
                    snapshot_dtype="float16",
                    seed=0),
