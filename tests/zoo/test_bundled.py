@@ -9,8 +9,8 @@ from llm_workings.cli import main
 from llm_workings.train import InductionTask
 from llm_workings.transformer import LoadError
 from llm_workings.zoo import RECIPES, build_task, card, list_models, load, load_snapshot, snapshots
-from llm_workings.zoo.baselines import ngram_bits_per_byte
 from llm_workings.zoo.registry import bundled_root
+from llm_workings.zoo.runner import final_metrics
 
 BUNDLED = list_models()
 
@@ -30,11 +30,7 @@ def test_card_metrics_are_recomputed(name: str) -> None:
     assert c["train_config"] == recipe.train and c["seed"] == recipe.train["seed"] and c["overrides"] == {}
     assert c["parameters"] == sum(p.numel() for p in model.parameters())
     assert c["training_seconds"] > 0 and "cores" in c["machine"] and c["reproduce"].startswith(f"llmw train {name}")
-    task = build_task(recipe, tokenizer)
-    with torch.no_grad():
-        measured = task.evaluate(model, final=True)
-    if recipe.kind in ("char-lm", "bpe-lm"):
-        measured.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
+    measured = final_metrics(recipe, model, build_task(recipe, tokenizer))
     assert set(measured) == set(c["metrics"])
     for key, value in c["metrics"].items():
         assert measured[key] == pytest.approx(value, rel=2e-3, abs=2e-4), key

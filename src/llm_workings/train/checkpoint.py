@@ -28,7 +28,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path, write_atomic
-from ..transformer.saving import weights_to_save
+from ..transformer.loading import LoadError
+from ..transformer.saving import copy_weights, weights_to_save
 
 FORMAT, VERSION = "llm_workings.checkpoint", 1
 RECORD = "checkpoint.json"
@@ -86,18 +87,10 @@ class Checkpoint:
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Put the weights (and the optimizer's state and torch's RNG) back as they were at `step`."""
         weights = {k.removeprefix("model."): t for k, t in self.tensors.items() if k.startswith("model.")}
-        own = model.state_dict()
-        tied = {"unembed.weight"} if getattr(getattr(model, "cfg", None), "tie_embeddings", False) else set()
-        missing, unexpected = sorted(set(own) - set(weights) - tied), sorted(set(weights) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(f"{self.path} holds weights for a different model: missing {missing or 'nothing'}, "
-                                  f"unexpected {unexpected or 'nothing'}")
-        for name, t in weights.items():
-            if t.shape != own[name].shape:
-                raise CheckpointError(f"{self.path}: {name} has shape {list(t.shape)}, the model has {list(own[name].shape)}")
-        with torch.no_grad():
-            for name, t in weights.items():
-                own[name].copy_(t)
+        try:
+            copy_weights(model, weights, self.path)
+        except LoadError as e:
+            raise CheckpointError(f"{self.path} holds weights for a different model: {e}") from e
         if optimizer is not None:
             moments: dict[int, dict[str, torch.Tensor]] = {}
             for key, t in self.tensors.items():

@@ -20,16 +20,21 @@ from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path, write_atomic
 from .config import ConfigError, TransformerConfig
-from .loading import LoadError
+from .loading import LoadError, read_config
 from .model import Transformer
 
 FORMAT = "llm_workings.transformer"
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 
 
+def tied_names(model: Transformer) -> set[str]:
+    """State-dict entries that are another entry under a second name, so files leave them out."""
+    return {"unembed.weight"} if model.cfg.tie_embeddings else set()
+
+
 def weights_to_save(model: Transformer, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """The state dict with a tied unembedding left out (it is the embedding), contiguous and detached."""
-    tied = {"unembed.weight"} if model.cfg.tie_embeddings else set()
+    tied = tied_names(model)
     return {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().contiguous().cpu()
             for name, t in model.state_dict().items() if name not in tied}
 
@@ -46,15 +51,20 @@ def load_weights_into(model: Transformer, path: str | os.PathLike) -> Transforme
         tensors = load_file(path)
     except (SafetensorError, OSError) as e:
         raise LoadError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+    return copy_weights(model, tensors, path)
+
+
+def copy_weights(model: Transformer, tensors: dict[str, torch.Tensor], source: Any) -> Transformer:
+    """Copy `tensors` (as `weights_to_save` names them) into the model, after checking that every name and
+    shape matches, so a mismatch changes nothing."""
     own = model.state_dict()
-    tied = {"unembed.weight"} if model.cfg.tie_embeddings else set()
-    missing = sorted(set(own) - set(tensors) - tied)
+    missing = sorted(set(own) - set(tensors) - tied_names(model))
     unexpected = sorted(set(tensors) - set(own))
     if missing or unexpected:
-        raise LoadError(f"{path} does not match the model: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+        raise LoadError(f"{source} does not match the model: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
     for name, t in tensors.items():
         if t.shape != own[name].shape:
-            raise LoadError(f"{path}: {name} has shape {list(t.shape)}, the model expects {list(own[name].shape)}")
+            raise LoadError(f"{source}: {name} has shape {list(t.shape)}, the model expects {list(own[name].shape)}")
     with torch.no_grad():
         for name, t in tensors.items():
             own[name].copy_(t)
@@ -79,11 +89,8 @@ def read_model_config(directory: str | os.PathLike) -> TransformerConfig:
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise LoadError(f"{directory} has no {CONFIG}; expected a directory written by save_model")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LoadError(f"{path} is not valid JSON (truncated?): {e}") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("config"), dict):
+    data = read_config(Path(directory))
+    if data.get("format") != FORMAT or not isinstance(data.get("config"), dict):
         raise LoadError(f"{path} is not an llm_workings model config (expected {{'format': '{FORMAT}', 'config': {{...}}}}); "
                         "a Hugging Face checkpoint loads with Transformer.from_hf")
     try:
@@ -92,13 +99,17 @@ def read_model_config(directory: str | os.PathLike) -> TransformerConfig:
         raise LoadError(f"{path}: {e}") from e
 
 
+def read_tokenizer(directory: str | os.PathLike) -> Any:
+    """The tokenizer saved beside a model, or None."""
+    path = Path(directory) / TOKENIZER
+    if not path.is_file():
+        return None
+    from ..tokenizers import load_tokenizer
+
+    return load_tokenizer(path)
+
+
 def load_model(directory: str | os.PathLike, device: str | torch.device | None = None) -> Transformer:
     directory = Path(directory)
-    cfg = read_model_config(directory)
-    tokenizer = None
-    if (directory / TOKENIZER).is_file():
-        from ..tokenizers import load_tokenizer
-
-        tokenizer = load_tokenizer(directory / TOKENIZER)
-    model = load_weights_into(Transformer(cfg, tokenizer), directory / WEIGHTS)
+    model = load_weights_into(Transformer(read_model_config(directory), read_tokenizer(directory)), directory / WEIGHTS)
     return model.to(device) if device is not None else model

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..transformer.loading import LoadError
 from ..transformer.model import Transformer
-from ..transformer.saving import load_model, load_weights_into, read_model_config
+from ..transformer.saving import load_model, load_weights_into, read_model_config, read_tokenizer
 
 CARD, SNAPSHOTS = "card.json", "snapshots"
 
@@ -67,6 +67,6 @@ def load_snapshot(name_or_dir: str | os.PathLike, step: int, device: Any = None)
     if entry is None:
         steps = [s["step"] for s in snapshots(folder)]
         raise LoadError(f"{folder.name} has no snapshot at step {step}; it has {steps or 'none'}")
-    model = Transformer(read_model_config(folder), load_model(folder).tokenizer)
+    model = Transformer(read_model_config(folder), read_tokenizer(folder))
     model = load_weights_into(model, folder / SNAPSHOTS / entry["file"]).eval()
     return model.to(device) if device is not None else model

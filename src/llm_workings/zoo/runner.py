@@ -56,9 +56,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, overrides: dict[str, 
 
 
 def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult, overrides: dict[str, str]) -> dict[str, Any]:
-    metrics = task.evaluate(model, final=True)
-    if recipe.kind in ("char-lm", "bpe-lm"):
-        metrics.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
+    metrics = final_metrics(recipe, model, task)
     command = "llmw train " + " ".join([recipe.name, *(f"--{k}={shlex.quote(str(v))}" for k, v in overrides.items())])
     return {
         "name": recipe.name,
@@ -77,6 +75,15 @@ def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult
         "machine": machine_description(),
         "evals": result.evals,
     }
+
+
+@torch.no_grad()
+def final_metrics(recipe: Recipe, model: Transformer, task: Any) -> dict[str, float]:
+    """The metrics on a card: the task's final evaluation, and for language models the n-gram baselines."""
+    metrics = task.evaluate(model, final=True)
+    if recipe.kind in ("char-lm", "bpe-lm"):
+        metrics.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
+    return metrics
 
 
 def machine_description() -> str:
