@@ -1,0 +1,1 @@
+"""Interpretability techniques on the hooked transformer (layer 4)."""
