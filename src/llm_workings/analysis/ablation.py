@@ -1,0 +1,286 @@
+"""Ablation: knock a component out and see how much a metric moves.
+
+A component is a head ("L1H2", ablated at its `hook_z`), an MLP neuron ("L0N17", at `mlp.hook_post`),
+or a whole layer's attention or MLP output ("L0 attn", "L0 mlp", at `hook_attn_out` / `hook_mlp_out`,
+so the output bias goes too). Its activation is replaced by
+- "zero": zeros;
+- "mean": its mean over the reference tokens' batch and positions (with `per_position`, the mean
+  over the batch alone, one per position, which needs references as long as the tokens);
+- "resample": its activation on another sequence of the reference set, the same random pick for
+  every component (seeded); when the reference set is the tokens themselves, never the same row.
+
+Sweeps score many ablated runs per forward pass: the input is stacked once per run along the batch
+dimension and one hook edits each copy's own component. Runs start from the cached residual
+stream at the first layer they touch (`start_at_layer`), since nothing before it changes.
+
+    loss = ablate(model, tokens, "L1H0")                          # default metric: next-token loss
+    heads = ablate_heads(model, tokens, method="mean")            # AblationResult, change [layer, head]
+    neurons = ablate_neurons(model, tokens, layer=0, metric=my_metric)
+    layers = ablate_layers(model, tokens)                         # change [layer, (attn, mlp)]
+    heads.plot("heads.png")
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
+from .results import Result, heatmap
+
+METHODS = ("zero", "mean", "resample")
+KINDS = ("head", "neuron", "attn", "mlp")
+
+
+class Component(NamedTuple):
+    kind: str  # "head", "neuron", "attn" or "mlp"
+    layer: int
+    index: int | None = None  # the head or neuron
+
+    @property
+    def hook(self) -> str:
+        return {"head": f"blocks.{self.layer}.attn.hook_z", "neuron": f"blocks.{self.layer}.mlp.hook_post",
+                "attn": f"blocks.{self.layer}.hook_attn_out", "mlp": f"blocks.{self.layer}.hook_mlp_out"}[self.kind]
+
+    @property
+    def label(self) -> str:
+        return {"head": f"L{self.layer}H{self.index}", "neuron": f"L{self.layer}N{self.index}"}.get(
+            self.kind, f"L{self.layer} {self.kind}")
+
+
+Target = str | tuple | Component
+_LABEL = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)| (attn|mlp))$")
+
+
+def component(model: Any, target: Target) -> Component:
+    """Parse "L1H2", "L0N17", "L0 attn", "L0 mlp", or a tuple ("head", 1, 2), and check it exists."""
+    if isinstance(target, str):
+        match = _LABEL.match(target.strip())
+        if match is None:
+            raise ValueError(f"cannot read the component {target!r}; expected 'L{{layer}}H{{head}}', 'L{{layer}}N{{neuron}}', "
+                             "'L{layer} attn' or 'L{layer} mlp'")
+        layer, head, neuron, whole = match.groups()
+        target = (("head", int(layer), int(head)) if head is not None else ("neuron", int(layer), int(neuron))
+                  if neuron is not None else (whole, int(layer)))
+    if not isinstance(target, tuple) or not 2 <= len(target) <= 3 or target[0] not in KINDS:
+        raise ValueError(f"a component is a label or a tuple (kind, layer[, index]) with kind head, neuron, attn or mlp; "
+                         f"got {target!r}")
+    comp = Component(*target)
+    cfg = model.cfg
+    if not 0 <= comp.layer < cfg.n_layers:
+        raise ValueError(f"{comp.label}: layer {comp.layer} is out of range; the model has layers 0..{cfg.n_layers - 1}")
+    if comp.kind in ("neuron", "mlp") and cfg.attn_only:
+        raise ValueError(f"{comp.label}: this model is attention-only and has no MLPs")
+    size = {"head": cfg.n_heads, "neuron": cfg.d_mlp}.get(comp.kind)
+    if size is not None and (comp.index is None or not 0 <= comp.index < size):
+        raise ValueError(f"{comp.label}: {comp.kind} {comp.index} is out of range; layer {comp.layer} has "
+                         f"{comp.kind}s 0..{size - 1}")
+    return comp
+
+
+class _Sources:
+    """What each ablated activation is replaced with, computed once from the reference tokens."""
+
+    def __init__(self, model: Any, tokens: torch.Tensor, method: str, reference: torch.Tensor | None,
+                 hooks: set[str], seed: int, per_position: bool) -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
+        self.method, self.values = method, {}
+        if method == "zero":
+            return
+        same = reference is None
+        reference = tokens if same else _check_tokens(model, reference, "reference")
+        if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
+            raise ValueError(f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
+                             f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}")
+        _, cache = model.run_with_cache(reference, names_filter=lambda name: name in hooks)
+        if method == "mean":
+            self.values = {name: act.mean(0) if per_position else act.mean((0, 1)) for name, act in cache.items()}
+            return
+        batch, n_ref = tokens.shape[0], reference.shape[0]
+        gen = torch.Generator().manual_seed(seed)
+        if same:  # another row of the same batch: shift each row by 1..n-1
+            if n_ref < 2:
+                raise ValueError("resample ablation needs at least 2 sequences to take activations from another one")
+            rows = (torch.arange(batch) + torch.randint(1, n_ref, (batch,), generator=gen)) % n_ref
+        else:
+            rows = torch.randint(0, n_ref, (batch,), generator=gen)
+        self.values = {name: act[rows.to(act.device)] for name, act in cache.items()}
+
+    def replacement(self, comp: Component) -> torch.Tensor | float:
+        """The value for `comp`'s slice of its activation `[batch, pos, ...]` (broadcasts to it)."""
+        if self.method == "zero":
+            return 0.0
+        value = self.values[comp.hook]
+        return value if comp.index is None else value[..., comp.index, :] if comp.kind == "head" else value[..., comp.index]
+
+
+def _edit(x: torch.Tensor, comp: Component, value: torch.Tensor | float) -> None:
+    if comp.kind == "head":
+        x[..., comp.index, :] = value
+    elif comp.kind == "neuron":
+        x[..., comp.index] = value
+    else:
+        x[...] = value
+
+
+def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[tuple[str, Callable]]:
+    """One hook per hook point: run r (rows r*batch .. r*batch + batch) gets its own components ablated."""
+    by_hook: dict[str, list[tuple[int, Component]]] = {}
+    for r, comps in enumerate(runs):
+        for comp in comps:
+            by_hook.setdefault(comp.hook, []).append((r, comp))
+
+    def make(edits: list[tuple[int, Component]]) -> Callable:
+        def hook(x: torch.Tensor, _hook: Any) -> torch.Tensor:
+            copies = x.view(len(runs), batch, *x.shape[1:])
+            for r, comp in edits:
+                _edit(copies[r], comp, sources.replacement(comp))
+            return x
+        return hook
+
+    return [(name, make(edits)) for name, edits in by_hook.items()]
+
+
+def _check_tokens(model: Any, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
+    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
+        raise ValueError(f"{what} must be token ids [batch, pos]; got {getattr(tokens, 'shape', type(tokens).__name__)}")
+    return tokens.to(model.W_E.device)
+
+
+def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
+    if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in KINDS):
+        targets = [targets]
+    return [component(model, t) for t in targets]
+
+
+@torch.no_grad()
+def ablate(model: Any, tokens: torch.Tensor, targets: Target | Sequence[Target], method: str = "zero",
+           metric: Metric | None = None, reference: torch.Tensor | None = None, seed: int = 0,
+           per_position: bool = False) -> float:
+    """The metric (default: next-token loss on `tokens`) with `targets` ablated together, in one
+    ordinary forward pass from the tokens."""
+    tokens = _check_tokens(model, tokens)
+    comps = _targets(model, targets)
+    metric = NextTokenLoss(tokens) if metric is None else metric
+    sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
+    with model.hooks(_hooks([comps], tokens.shape[0], sources)):
+        logits = model(tokens)
+    return float(score_runs(metric, logits[None])[0])
+
+
+@dataclass
+class AblationResult(Result):
+    """values: the metric with each component ablated, shaped `[len(rows)]` or `[len(rows), len(cols)]`;
+    change = values - baseline (the unablated metric); labels: each entry's component, row-major;
+    dims: what the axes are, e.g. ["layer", "head"]."""
+
+    kind = "ablation"
+    method: str
+    baseline: float
+    values: torch.Tensor
+    change: torch.Tensor
+    labels: list[str]
+    rows: list[str]
+    cols: list[str] | None = None
+    dims: list[str] | None = None
+    metric_name: str = "metric"
+
+    def draw(self, fig: Any) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        title = f"{self.method.capitalize()} ablation: change in {self.metric_name} (baseline {self.baseline:.3g})"
+        if self.cols is not None:
+            ylabel, xlabel = self.dims or ("", "")
+            heatmap(ax, self.change, xlabels=self.cols, ylabels=self.rows, title=title, xlabel=xlabel, ylabel=ylabel,
+                    colorbar_label=f"change in {self.metric_name}")
+            return
+        change = self.change.tolist()
+        ax.bar(range(len(change)), change, color=["tab:red" if v >= 0 else "tab:blue" for v in change], width=1.0)
+        if len(change) <= 40:
+            ax.set_xticks(range(len(change)), self.rows, rotation=90, fontsize=7)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel(self.dims[0] if self.dims else "component")
+        ax.set_ylabel(f"change in {self.metric_name}")
+        ax.set_title(title)
+
+
+@torch.no_grad()
+def _sweep(model: Any, tokens: torch.Tensor, comps: list[Component], method: str, metric: Metric | None,
+           reference: torch.Tensor | None, seed: int, per_position: bool, batch_size: int) -> tuple[float, torch.Tensor]:
+    """The baseline metric and the metric with each component ablated alone, `[len(comps)]`."""
+    tokens = _check_tokens(model, tokens)
+    batch = tokens.shape[0]
+    if not comps:
+        raise ValueError("nothing to ablate: the sweep has no components")
+    if batch_size < 1:
+        raise ValueError(f"batch_size (rows per forward pass) must be positive, got {batch_size}")
+    metric = NextTokenLoss(tokens) if metric is None else metric
+    sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
+    first = min(c.layer for c in comps)
+    names = {f"blocks.{layer}.hook_resid_pre" for layer in range(first, model.cfg.n_layers)}
+    logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    baseline = float(score_runs(metric, logits[None])[0])
+    runs_per_pass = max(1, batch_size // batch)
+    values = torch.empty(len(comps))
+    for layer in sorted({c.layer for c in comps}):  # runs that start at the same layer share passes
+        todo = [i for i, c in enumerate(comps) if c.layer == layer]
+        resid = cache["resid_pre", layer]
+        for start in range(0, len(todo), runs_per_pass):
+            chunk = todo[start:start + runs_per_pass]
+            stacked = resid.repeat(len(chunk), 1, 1)  # [runs * batch, pos, d_model]
+            with model.hooks(_hooks([[comps[i]] for i in chunk], batch, sources)):
+                logits = model(stacked, start_at_layer=layer)
+            values[chunk] = score_runs(metric, logits.view(len(chunk), batch, *logits.shape[1:])).cpu()
+    return baseline, values
+
+
+def _metric_name(metric: Metric | None) -> str:
+    if metric is None or isinstance(metric, NextTokenLoss):
+        return "next-token loss"
+    if isinstance(metric, LogitDiff):
+        return "logit difference"
+    return getattr(metric, "__name__", type(metric).__name__)
+
+
+def ablate_heads(model: Any, tokens: torch.Tensor, method: str = "zero", metric: Metric | None = None,
+                 reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
+                 batch_size: int = 256) -> AblationResult:
+    """Ablate every head on its own: values and change `[layer, head]`. `batch_size` caps the rows
+    (runs x prompts) of one forward pass."""
+    cfg = model.cfg
+    comps = [Component("head", layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+    baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
+    values = values.view(cfg.n_layers, cfg.n_heads)
+    return AblationResult(method, baseline, values, values - baseline, [c.label for c in comps],
+                          [f"L{layer}" for layer in range(cfg.n_layers)], [f"H{h}" for h in range(cfg.n_heads)],
+                          ["layer", "head"], _metric_name(metric))
+
+
+def ablate_neurons(model: Any, tokens: torch.Tensor, layer: int, method: str = "zero", metric: Metric | None = None,
+                   reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
+                   batch_size: int = 256, neurons: Sequence[int] | None = None) -> AblationResult:
+    """Ablate each MLP neuron of `layer` (all, or those listed in `neurons`) on its own: `[neuron]`."""
+    neurons = range(model.cfg.d_mlp) if neurons is None else neurons
+    comps = [component(model, ("neuron", layer, int(n))) for n in neurons]
+    baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
+    labels = [c.label for c in comps]
+    return AblationResult(method, baseline, values, values - baseline, labels, labels, None, ["neuron"],
+                          _metric_name(metric))
+
+
+def ablate_layers(model: Any, tokens: torch.Tensor, method: str = "zero", metric: Metric | None = None,
+                  reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
+                  batch_size: int = 256) -> AblationResult:
+    """Ablate each layer's whole attention output, and MLP output, on its own: `[layer, (attn, mlp)]`
+    (`[layer, (attn,)]` for attention-only models)."""
+    cfg = model.cfg
+    kinds = ["attn"] if cfg.attn_only else ["attn", "mlp"]
+    comps = [Component(kind, layer) for layer in range(cfg.n_layers) for kind in kinds]
+    baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
+    values = values.view(cfg.n_layers, len(kinds))
+    return AblationResult(method, baseline, values, values - baseline, [c.label for c in comps],
+                          [f"L{layer}" for layer in range(cfg.n_layers)], kinds, ["layer", "output"], _metric_name(metric))
