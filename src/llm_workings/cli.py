@@ -114,6 +114,33 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from .analysis.runner import run_analysis, write_outputs
+    from .transformer.loading import LoadError
+
+    options = {"activation": args.activation, "by_position": args.by_position, "kind": args.kind,
+               "method": args.method, "property": args.property,
+               "receivers": args.receivers.split(",") if args.receivers else None}
+    try:
+        result, headline = run_analysis(args.model, args.analysis, seed=args.seed, prompt=args.prompt,
+                                        **{k: v for k, v in options.items() if v is not None})
+    except (LoadError, KeyError, ValueError, OSError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"llmw analyze: {message}", file=sys.stderr)
+        return 2
+    out = args.out or str(Path("analysis") / Path(args.model).name)
+    paths = write_outputs(result, out, args.analysis, args.format)
+    print(headline)
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0
+
+
+ANALYSES_HELP = ("logit-lens, dla (direct logit attribution), heads (previous-token, duplicate-token and induction "
+                 "scores, entropy), composition (Q/K/V composition scores), patching, path-patching, "
+                 "attribution-patching (with its correlation to true patching), ablation, fourier (modular addition), "
+                 "probe (language models)")
+
+
 def _zoo_list(args: argparse.Namespace) -> int:
     from .zoo import card, list_models
 
@@ -165,6 +192,26 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", type=int, default=None)
     sample.add_argument("--seed", type=int, default=0, help="sampling seed, for repeatable output (default 0)")
     sample.set_defaults(run=_sample)
+
+    analyze = commands.add_parser(
+        "analyze", help="run an interpretability analysis; write its figure and JSON",
+        description="Run one analysis on a model with inputs that suit its task (repeated random tokens for "
+                    "induction, pairs for modular addition, validation text for language models) and write "
+                    f"OUT/ANALYSIS.json and a figure. Analyses: {ANALYSES_HELP}.")
+    analyze.add_argument("model", metavar="MODEL", help="a bundled model, a run directory or a Hugging Face checkpoint directory")
+    analyze.add_argument("analysis", metavar="ANALYSIS", help="one of the analyses listed above")
+    analyze.add_argument("--out", help="output directory (default analysis/MODEL)")
+    analyze.add_argument("--format", default="png", choices=["png", "svg"], help="figure format (default png)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+    analyze.add_argument("--prompt", help="text to analyze, for language models (default: validation text)")
+    analyze.add_argument("--activation", help="patching: resid_pre (default), resid_mid, resid_post, attn_out, mlp_out, "
+                                              "z, q, k, v, result or pattern")
+    analyze.add_argument("--by-position", action="store_true", default=None, help="patching heads: one cell per position")
+    analyze.add_argument("--receivers", help="path-patching: comma-separated, e.g. L1H0.k,L1H1.k (default logits)")
+    analyze.add_argument("--kind", choices=["Q", "K", "V"], help="composition: which input (default K)")
+    analyze.add_argument("--method", choices=["zero", "mean", "resample"], help="ablation method (default mean)")
+    analyze.add_argument("--property", help="probe: speaker-line, next-space or inside-quotation")
+    analyze.set_defaults(run=_analyze)
 
     zoo = commands.add_parser("zoo", help="the bundled models", description="The models this project trained and ships.")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
