@@ -4,13 +4,17 @@ after layer 1."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
 
-from llm_workings.analysis import logit_lens as lens_module
 from llm_workings.analysis.logit_lens import logit_lens
 from llm_workings.data.tasks import repeated_tokens
+
+# the module itself: the package exports its function under the same name
+lens_module = importlib.import_module("llm_workings.analysis.logit_lens")
 
 HALF = 12
 
