@@ -53,3 +53,15 @@ def test_attribution_patching_reports_its_correlation():
     result, line = run_analysis("induction-2l", "attribution-patching", activation="z")
     assert f"r = {result.pearson:.3f}" in line
     assert result.estimate.values.shape == result.actual.values.shape == (2, 4)
+
+
+def test_a_hugging_face_checkpoint_directory_is_analyzed(tmp_path, capsys):
+    """A transformers checkpoint with no tokenizer gets the induction-style inputs any model can take."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, vocab_size=97)).save_pretrained(tmp_path / "gpt2")
+    assert cli.main(["analyze", str(tmp_path / "gpt2"), "heads", "--out", str(tmp_path / "out")]) == 0
+    assert "best induction head" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "heads.json").read_text())["scores"]["induction"]
