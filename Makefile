@@ -20,6 +20,7 @@ bench:
 	$(PY) bench/bench_lab.py
 	$(PY) bench/bench_browser.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_transformer.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_patching.py
 	$(PY) bench/bench_bpe.py
 	@if [ -n "$(NANOGPT)" ]; then $(PY) bench/bench_nanogpt.py --nanogpt "$(NANOGPT)"; \
 	else echo "bench_nanogpt skipped: give a local nanoGPT checkout, make bench NANOGPT=/path/to/nanoGPT"; fi
