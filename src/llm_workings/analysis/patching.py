@@ -36,9 +36,9 @@ Direction = Literal["denoise", "noise"]
 RESIDUAL = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 HEAD_VECTORS = ("z", "q", "k", "v", "result")
 AXES = {**{name: ("pos", "d_model") for name in RESIDUAL},
-        **{name: ("pos", "head", "d_head") for name in HEAD_VECTORS},
+        **{name: ("pos", "head", "d_head") for name in ("z", "q", "k", "v")},
+        "result": ("pos", "head", "d_model"),
         "pattern": ("head", "dest_pos", "src_pos")}
-AXES["result"] = ("pos", "head", "d_model")
 
 
 class ScoredAgainstRuns(Result):
@@ -152,19 +152,19 @@ def token_labels(model: Transformer, tokens: torch.Tensor) -> list[str]:
 
 
 # -- the batched sweep -------------------------------------------------------------------------------
-def cell_masks(shape: tuple[int, ...], axes: tuple[str, ...], indexed: tuple[str, ...]) -> tuple[torch.Tensor, list]:
-    """One boolean mask per cell, `[cells, *shape]` with size 1 on the axes a cell does not index,
-    and the cells' indices in row-major order of `indexed`."""
+def cell_masks(shape: tuple[int, ...], axes: tuple[str, ...], indexed: tuple[str, ...]) -> torch.Tensor:
+    """One boolean mask per cell, `[cells, *shape]` with size 1 on the axes a cell does not index;
+    cells run in row-major order of `indexed`, so the scores reshape to `[*sizes of indexed]`."""
     sizes = [shape[axes.index(axis)] for axis in indexed]
     grids = torch.meshgrid(*[torch.arange(n) for n in sizes], indexing="ij")
     cells = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [cells, len(indexed)]
     mask_shape = [shape[i] if axis in indexed else 1 for i, axis in enumerate(axes)]
     masks = torch.zeros(len(cells), *mask_shape, dtype=torch.bool)
     index = [torch.arange(len(cells))]
-    for i, axis in enumerate(axes):
+    for axis in axes:
         index.append(cells[:, indexed.index(axis)] if axis in indexed else torch.zeros(len(cells), dtype=torch.long))
     masks[tuple(index)] = True
-    return masks, cells.tolist()
+    return masks
 
 
 @torch.no_grad()
@@ -209,7 +209,7 @@ def activation_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.T
     _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, names, direction)
     values = []
     for layer, name in zip(tqdm(layers, desc=f"patching {activation}", disable=not progress, leave=False), names):
-        masks, _ = cell_masks(tuple(source_cache[name].shape[1:]), axes, indexed)
+        masks = cell_masks(tuple(source_cache[name].shape[1:]), axes, indexed)
         values.append(sweep_layer(model, base_cache["resid_pre", layer], name, source_cache[name], masks,
                                   metric, batch_size))
     sizes = [source_cache[names[0]].shape[1 + axes.index(axis)] for axis in indexed]

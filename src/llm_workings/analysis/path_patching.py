@@ -197,8 +197,10 @@ def path_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor,
         else:
             hooks = [(f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}",
                       _replacer(patched, head)) for (layer, head, which), patched in zip(parsed_receivers, inputs)]
+            first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
             with model.hooks(hooks):
-                logits = model(base.repeat(len(d), 1)).view(len(d), batch, *base.shape[1:], -1)
+                logits = model(base_cache["resid_pre", first].repeat(len(d), 1, 1), start_at_layer=first)
+            logits = logits.view(len(d), batch, *logits.shape[1:])
         scores.append(score_runs(metric, logits))
     return PathPatchingResult(sender_names, list(receivers), torch.cat(scores),
                               float(score_runs(metric, clean_logits[None])), float(score_runs(metric, corrupted_logits[None])),
