@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from ..transformer.config import from_known_fields
 
 
 class TrainConfigError(ValueError):
@@ -63,11 +65,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TrainConfigError(f"unknown training setting(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
-        return cls(**data)
+        return from_known_fields(cls, data, TrainConfigError, "training setting")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

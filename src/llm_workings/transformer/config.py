@@ -92,11 +92,16 @@ class TransformerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
-        return cls(**data)
+        return from_known_fields(cls, data, ConfigError, "config field")
+
+
+def from_known_fields(cls: type, data: dict[str, Any], error: type[Exception], what: str) -> Any:
+    """`cls(**data)` for a config dataclass, refusing names it does not have with `error`, listing them."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise error(f"unknown {what}(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
