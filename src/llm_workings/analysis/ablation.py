@@ -93,7 +93,7 @@ class _Sources:
         if method == "zero":
             return
         same = reference is None
-        reference = tokens if same else _check_tokens(model, reference, "reference")
+        reference = tokens if same else model.check_tokens(reference)
         if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
             raise ValueError(f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
                              f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}")
@@ -146,12 +146,6 @@ def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[t
     return [(name, make(edits)) for name, edits in by_hook.items()]
 
 
-def _check_tokens(model: Any, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
-    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
-        raise ValueError(f"{what} must be token ids [batch, pos]; got {getattr(tokens, 'shape', type(tokens).__name__)}")
-    return tokens.to(model.W_E.device)
-
-
 def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
     if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in KINDS):
         targets = [targets]
@@ -164,7 +158,7 @@ def ablate(model: Any, tokens: torch.Tensor, targets: Target | Sequence[Target],
            per_position: bool = False) -> float:
     """The metric (default: next-token loss on `tokens`) with `targets` ablated together, in one
     ordinary forward pass from the tokens."""
-    tokens = _check_tokens(model, tokens)
+    tokens = model.check_tokens(tokens)
     comps = _targets(model, targets)
     metric = NextTokenLoss(tokens) if metric is None else metric
     sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
@@ -212,7 +206,7 @@ class AblationResult(Result):
 def _sweep(model: Any, tokens: torch.Tensor, comps: list[Component], method: str, metric: Metric | None,
            reference: torch.Tensor | None, seed: int, per_position: bool, batch_size: int) -> tuple[float, torch.Tensor]:
     """The baseline metric and the metric with each component ablated alone, `[len(comps)]`."""
-    tokens = _check_tokens(model, tokens)
+    tokens = model.check_tokens(tokens)
     batch = tokens.shape[0]
     if not comps:
         raise ValueError("nothing to ablate: the sweep has no components")

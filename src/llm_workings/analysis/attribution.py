@@ -79,8 +79,6 @@ def _answer_direction(model: Any, answers: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
-    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
-        raise ValueError(f"tokens must be token ids [batch, pos]; got {getattr(tokens, 'shape', type(tokens).__name__)}")
     batch, n_pos = tokens.shape
     answers = torch.as_tensor(answers)
     if answers.is_floating_point() or answers.shape not in ((batch,), (batch, 2)):
@@ -106,9 +104,9 @@ def direct_logit_attribution(model: Any, tokens: torch.Tensor, answers: torch.Te
     "embed", "pos_embed" (learned positions), every head "L{l}H{h}", "L{l} attn bias" (with b_O),
     "L{l} mlp" (with its b_out), "ln_final bias" (layernorm with a bias) and "unembed bias" (with
     b_U). With `neurons`, also each MLP neuron's part of "L{l} mlp" (which also holds b_out)."""
+    tokens = model.check_tokens(tokens)
     answers, position = _check(model, tokens, answers, position)
     cfg = model.cfg
-    tokens = tokens.to(model.W_E.device)
     batch = tokens.shape[0]
     has_mlp = not cfg.attn_only
     if neurons and not has_mlp:

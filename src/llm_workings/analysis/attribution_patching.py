@@ -67,8 +67,8 @@ def attribution_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.
     base, source = (corrupted, clean) if direction == "denoise" else (clean, corrupted)
     base_value, _, base_acts, grads = _run_with_grads(model, base, names, metric)
     with torch.no_grad():
-        _, source_cache = model.run_with_cache(source, names_filter=names)
-        other = float(metric(model(source)))
+        source_logits, source_cache = model.run_with_cache(source, names_filter=names)
+        other = float(metric(source_logits))
     keep = [1 + axes.index(axis) for axis in indexed]  # batch is axis 0 of the cached tensors
     values = []
     for name in names:

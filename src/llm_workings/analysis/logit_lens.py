@@ -86,9 +86,7 @@ def logit_lens(model: Any, tokens: torch.Tensor, incl_mid: bool = False, target:
     next token, so the last position has none. keep_logits: keep the full `[layer, batch, pos,
     d_vocab]` logits; by default only when they fit in `KEEP_LOGITS_LIMIT` numbers.
     """
-    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
-        raise ValueError(f"tokens must be token ids [batch, pos]; got {getattr(tokens, 'shape', type(tokens).__name__)}")
-    tokens = tokens.to(model.W_E.device)
+    tokens = model.check_tokens(tokens)
     batch, n_pos = tokens.shape
     d_vocab = model.cfg.d_vocab
     if not 1 <= top_k <= d_vocab:

@@ -79,9 +79,7 @@ def harvest(model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask:
     """Run `model` on `tokens` `[batch, pos]` in chunks and collect each hook's activations as
     `[n, d]` float32 on the CPU: rows are (sequence, position) pairs in order, restricted to
     `mask` `[batch, pos]` (bool) when given; per-head activations are flattened into d."""
-    tokens = _as_tensor(tokens, "tokens")
-    if tokens.ndim != 2 or tokens.is_floating_point():
-        raise ValueError(f"tokens must be integer ids [batch, pos], got {tokens.dtype} {list(tokens.shape)}")
+    tokens = model.check_tokens(_as_tensor(tokens, "tokens")).cpu()
     if mask is not None:
         mask = _as_tensor(mask, "mask").bool()
         if mask.shape != tokens.shape:

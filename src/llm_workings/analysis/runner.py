@@ -26,6 +26,8 @@ import torch
 
 from ..data import load_corpus
 from ..transformer import LoadError, Transformer
+from ..transformer.loading import read_config
+from ..transformer.saving import FORMAT
 from .metrics import LogitDiff, Metric, NextTokenLoss
 from .results import Result
 
@@ -55,7 +57,7 @@ def load_any(source: str | os.PathLike) -> tuple[Transformer, dict[str, Any]]:
             return Transformer.from_hf(source).eval(), {}
         except LoadError as e:
             raise LoadError(f"{not_local}; as a Hugging Face hub name: {e}") from e
-    if (folder / "config.json").is_file() and '"llm_workings.transformer"' not in (folder / "config.json").read_text():
+    if (folder / "config.json").is_file() and read_config(folder).get("format") != FORMAT:  # not one of ours
         return Transformer.from_hf(folder).eval(), {}
     model, _ = zoo.load(folder)
     return model, zoo.card(folder) if (folder / zoo.registry.CARD).is_file() else {}

@@ -26,6 +26,11 @@ Input = Union[torch.Tensor, Text]
 ReturnType = Literal["logits", "loss", "both", None]
 
 
+class TokenTypeError(TypeError, ValueError):
+    """Something other than integer token ids where tokens belong: a wrong type, and so a wrong value
+    for the functions (analyses among them) that promise a ValueError for any bad input."""
+
+
 class Transformer(HookedModule):
     def __init__(self, cfg: TransformerConfig, tokenizer: Any = None) -> None:
         super().__init__()
@@ -132,8 +137,13 @@ class Transformer(HookedModule):
     def _tokens(self, input: Input, prepend_bos: bool | None) -> torch.Tensor:
         if isinstance(input, (str, list, tuple)):
             return self.to_tokens(input, prepend_bos=prepend_bos)
+        return self.check_tokens(input)
+
+    def check_tokens(self, input: torch.Tensor) -> torch.Tensor:
+        """Token ids `[pos]` or `[batch, pos]` as `[batch, pos]` on the model's device; anything else
+        (floats, another rank, ids outside the vocabulary) is refused with a message that says so."""
         if not isinstance(input, torch.Tensor) or input.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"expected token ids as an integer tensor [batch, pos] or text; got {type(input).__name__}"
+            raise TokenTypeError(f"expected token ids as an integer tensor [batch, pos] or text; got {type(input).__name__}"
                             + (f" of {input.dtype}" if isinstance(input, torch.Tensor) else ""))
         tokens = input[None] if input.ndim == 1 else input
         if tokens.ndim != 2:
