@@ -39,7 +39,7 @@ def read_text(path: Path) -> str:
 
 def first_bytes(text: str, n: int) -> str:
     """The first n bytes of text's UTF-8, moved back to the start of a character if n falls inside one."""
-    raw = text.encode("utf-8")[:n + 1]
+    raw = text.encode("utf-8")[: n + 1]
     cut = min(n, len(raw))
     while cut < len(raw) and cut > 0 and raw[cut] & 0b1100_0000 == 0b1000_0000:
         cut -= 1  # a continuation byte: the character began earlier
@@ -59,8 +59,13 @@ def train_hf(text: str, vocab_size: int) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=0)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=0,
+    )
     tok.train_from_iterator([text], trainer=trainer)
     return tok
 
@@ -76,24 +81,29 @@ def main() -> None:
     text = read_text(args.corpus)
     sample = first_bytes(text, args.train_bytes)
     mb_sample, mb_text = len(sample.encode("utf-8")) / 1e6, len(text.encode("utf-8")) / 1e6
-    print(f"corpus {args.corpus} ({mb_text:.2f} MB); training on the first {mb_sample:.3f} MB; "
-          f"vocab {args.vocab_size}; median of {args.repeats}; {os.cpu_count()} CPUs")
+    print(
+        f"corpus {args.corpus} ({mb_text:.2f} MB); training on the first {mb_sample:.3f} MB; "
+        f"vocab {args.vocab_size}; median of {args.repeats}; {os.cpu_count()} CPUs"
+    )
 
     ours_s, ours = median_time(lambda: BPETokenizer.train(sample, args.vocab_size, progress=False), args.repeats)
     hf_s, hf_trained = median_time(lambda: train_hf(sample, args.vocab_size), args.repeats)
     print("\ntraining")
     print(f"  ours (pure Python)        {ours_s:7.2f} s   vocab {ours.vocab_size}")
     print(f"  HF tokenizers BpeTrainer  {hf_s:7.2f} s   vocab {hf_trained.get_vocab_size()}")
-    print(f"  ours / HF time: {ours_s / hf_s:.1f}x.  Target: ours < {TARGET_S:.0f} s: "
-          f"{'met' if ours_s < TARGET_S else 'NOT met'}")
+    print(
+        f"  ours / HF time: {ours_s / hf_s:.1f}x.  Target: ours < {TARGET_S:.0f} s: {'met' if ours_s < TARGET_S else 'NOT met'}"
+    )
 
     hf = ours.to_hf()
     reference = ours.encode(text)
     assert ours.encode_array(text).tolist() == reference, "encode_array differs from encode"
     assert hf.encode(text).ids == reference, "Hugging Face differs from encode"
     assert ours.decode(reference) == text
-    print(f"\nencoding the whole corpus ({mb_text:.2f} MB -> {len(reference):,} tokens, "
-          f"{mb_text * 1e6 / len(reference):.2f} bytes/token; all three give the same ids)")
+    print(
+        f"\nencoding the whole corpus ({mb_text:.2f} MB -> {len(reference):,} tokens, "
+        f"{mb_text * 1e6 / len(reference):.2f} bytes/token; all three give the same ids)"
+    )
 
     def fresh() -> BPETokenizer:  # a new tokenizer: an empty chunk cache
         return BPETokenizer(ours.merges, ours.special_tokens)

@@ -22,7 +22,15 @@ import time
 
 from llm_workings.lab.server import serve_in_thread
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCENARIOS = [
     ("xor 2-4-1 (default)", "", False),
     ("spiral 2-16-16-1", "?dataset=spiral&samples=400&hidden=16,16&batch_size=32&learning_rate=0.1", False),
@@ -88,8 +96,12 @@ def main() -> int:
         print("bench_browser: needs the playwright package (pip install -e '.[test]')", file=sys.stderr)
         return 1
     server = serve_in_thread(port=0)
-    print(f"Backprop page, play mode, {args.seconds:g} s per scenario, {args.speed} step(s) per request, headless chromium --disable-gpu")
-    print(f"{'scenario':28s} {'median fps':>10s} {'min fps':>8s} {'frames/s':>9s} {'median step latency':>20s} {'requests/s':>11s} {'steps/s':>8s}")
+    print(
+        f"Backprop page, play mode, {args.seconds:g} s per scenario, {args.speed} step(s) per request, headless chromium --disable-gpu"
+    )
+    print(
+        f"{'scenario':28s} {'median fps':>10s} {'min fps':>8s} {'frames/s':>9s} {'median step latency':>20s} {'requests/s':>11s} {'steps/s':>8s}"
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

@@ -58,9 +58,21 @@ from llm_workings.transformer import Transformer
 from llm_workings.zoo import build_task, get_recipe
 
 BATCH, BLOCK, EVAL_EVERY, EVAL_ITERS, SETTLE = 12, 64, 250, 20, 10
-README_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
-               "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
-               "--n_embd=128", "--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0"]
+README_ARGS = [
+    "config/train_shakespeare_char.py",
+    "--device=cpu",
+    "--compile=False",
+    "--eval_iters=20",
+    "--log_interval=1",
+    "--block_size=64",
+    "--batch_size=12",
+    "--n_layer=4",
+    "--n_head=4",
+    "--n_embd=128",
+    "--max_iters=2000",
+    "--lr_decay_iters=2000",
+    "--dropout=0.0",
+]
 ITER = re.compile(r"iter (\d+): loss ([-\d.naif]+), time ([\d.]+)ms")
 EVAL = re.compile(r"step (\d+): train loss ([-\d.naif]+), val loss ([-\d.naif]+)")
 
@@ -86,15 +98,22 @@ def prepare_nanogpt(checkout: Path, work: Path, tok: CharTokenizer, corpus) -> N
 
 
 def run_nanogpt(work: Path, iters: int, eval_every: int, warmup: int, threads: int) -> dict:
-    extra = [f"--max_iters={iters}", f"--lr_decay_iters={iters}", f"--eval_interval={eval_every}",
-             f"--warmup_iters={warmup}", "--out_dir=out", "--always_save_checkpoint=True"]
+    extra = [
+        f"--max_iters={iters}",
+        f"--lr_decay_iters={iters}",
+        f"--eval_interval={eval_every}",
+        f"--warmup_iters={warmup}",
+        "--out_dir=out",
+        "--always_save_checkpoint=True",
+    ]
     replaced = {a.split("=")[0] for a in extra}
     args = [a for a in README_ARGS if a.split("=")[0] not in replaced] + extra
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     print("nanoGPT:", "python train.py", " ".join(args), f"(OMP_NUM_THREADS={threads})", flush=True)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=work, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *args], cwd=work, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     log: list[tuple[float, str]] = []  # (seconds since launch, line)
     for line in proc.stdout:
         log.append((time.perf_counter() - started, line.rstrip("\n")))
@@ -102,15 +121,23 @@ def run_nanogpt(work: Path, iters: int, eval_every: int, warmup: int, threads: i
         raise SystemExit("nanoGPT's train.py failed:\n" + "\n".join(line for _, line in log[-30:]))
     process_wall = time.perf_counter() - started
     iters_seen = [(int(m[1]), float(m[2]), float(m[3]) / 1000) for _, l in log if (m := ITER.match(l))]
-    evals = [{"step": int(m[1]), "train_loss": float(m[2]), "val_loss": float(m[3]), "at": t}
-             for t, l in log if (m := EVAL.match(l))]
+    evals = [
+        {"step": int(m[1]), "train_loss": float(m[2]), "val_loss": float(m[3]), "at": t} for t, l in log if (m := EVAL.match(l))
+    ]
     first = next(t for t, l in log if l.startswith("tokens per iteration"))  # after imports and config
     final = next(e for e in evals if e["step"] == iters)  # the estimate after `iters` updates
     others = [line for _, line in log if not (ITER.match(line) or EVAL.match(line))]
-    return {"losses": [loss for _, loss, _ in iters_seen], "evals": evals, "other_output": others,
-            "tokens_per_s": tokens_per_s([dt for _, _, dt in iters_seen], eval_every),
-            "startup_s": first, "wall_s": final["at"] - first, "process_wall_s": process_wall,
-            "val_loss": final["val_loss"], "updates": len(iters_seen)}
+    return {
+        "losses": [loss for _, loss, _ in iters_seen],
+        "evals": evals,
+        "other_output": others,
+        "tokens_per_s": tokens_per_s([dt for _, _, dt in iters_seen], eval_every),
+        "startup_s": first,
+        "wall_s": final["at"] - first,
+        "process_wall_s": process_wall,
+        "val_loss": final["val_loss"],
+        "updates": len(iters_seen),
+    }
 
 
 class NanoGPTLogits(torch.nn.Module):
@@ -144,7 +171,8 @@ def nanogpt_full_val(work: Path, task: LanguageModelTask) -> tuple[float | None,
 # -- ours -----------------------------------------------------------------------------------------
 def run_ours(iters: int, eval_every: int, warmup: int, tok: CharTokenizer, seed: int = 0) -> tuple[dict, LanguageModelTask]:
     recipe = get_recipe("shakespeare-char").with_overrides(
-        {"steps": str(iters), "eval_every": str(eval_every), "warmup_steps": str(warmup)})
+        {"steps": str(iters), "eval_every": str(eval_every), "warmup_steps": str(warmup)}
+    )
     task = build_task(recipe, tok)
     task.eval_batches, task.eval_batch_size = EVAL_ITERS, BATCH  # nanoGPT's eval_iters=20 batches of 12
     started = time.perf_counter()
@@ -155,10 +183,17 @@ def run_ours(iters: int, eval_every: int, warmup: int, tok: CharTokenizer, seed:
     rate = tokens_per_s(steps, eval_every) if steps else len(result.losses) * BATCH * BLOCK / result.seconds
     final = result.evals[-1]
     full = task.evaluate(model, final=True)
-    return {"losses": result.losses, "evals": result.evals, "tokens_per_s": rate,
-            "rate_from": "median step" if steps else "whole run", "wall_s": wall, "val_loss": final["val_loss"],
-            "full_val_loss": full["val_loss"], "full_val_bits_per_byte": full["val_bits_per_byte"],
-            "updates": len(result.losses)}, task
+    return {
+        "losses": result.losses,
+        "evals": result.evals,
+        "tokens_per_s": rate,
+        "rate_from": "median step" if steps else "whole run",
+        "wall_s": wall,
+        "val_loss": final["val_loss"],
+        "full_val_loss": full["val_loss"],
+        "full_val_bits_per_byte": full["val_bits_per_byte"],
+        "updates": len(result.losses),
+    }, task
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -170,13 +205,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nanogpt", type=Path, required=True, help="a local nanoGPT checkout (train.py, model.py, ...)")
     parser.add_argument("--iters", type=int, default=2000, help="optimizer steps for both (README: 2000)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads for both (default: torch's default here)")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads for both (default: torch's default here)"
+    )
     parser.add_argument("--out-json", type=Path, help="write the figures here")
     args = parser.parse_args()
     if args.iters < 2 * SETTLE or (args.iters > EVAL_EVERY and args.iters % EVAL_EVERY):
-        parser.error(f"--iters must be {2 * SETTLE}..{EVAL_EVERY} or a multiple of {EVAL_EVERY}: nanoGPT evaluates only at "
-                     "multiples of its eval_interval, and both runs must end on an evaluation")
+        parser.error(
+            f"--iters must be {2 * SETTLE}..{EVAL_EVERY} or a multiple of {EVAL_EVERY}: nanoGPT evaluates only at "
+            "multiples of its eval_interval, and both runs must end on an evaluation"
+        )
     if not (args.nanogpt / "train.py").is_file():
         parser.error(f"{args.nanogpt} has no train.py; give the path of a nanoGPT checkout")
     torch.set_num_threads(args.threads)
@@ -184,8 +222,11 @@ def main() -> None:
     eval_every, warmup = min(EVAL_EVERY, args.iters), min(get_recipe("shakespeare-char").train["warmup_steps"], args.iters // 2)
     corpus = load_corpus("tinyshakespeare")
     tok = CharTokenizer.train(corpus.text)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.iters} iterations, "
-          f"{BATCH}x{BLOCK} = {BATCH * BLOCK} tokens per step", flush=True)
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {args.iters} iterations, "
+        f"{BATCH}x{BLOCK} = {BATCH * BLOCK} tokens per step",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-nanogpt-") as tmp:
         work = Path(tmp)
@@ -198,9 +239,11 @@ def main() -> None:
     unexpected = [line for line in nano["other_output"] if "warn" in line.lower()]
     if unexpected:
         print("nanoGPT also printed:\n  " + "\n  ".join(unexpected))
-    print(f"\nnanoGPT: {nano['updates']} updates logged (iterations 0..{args.iters}: it also evaluates at step 0, "
-          f"and updates once after its last evaluation); interpreter + imports before training "
-          f"{nano['startup_s']:.1f}s, not in its wall time")
+    print(
+        f"\nnanoGPT: {nano['updates']} updates logged (iterations 0..{args.iters}: it also evaluates at step 0, "
+        f"and updates once after its last evaluation); interpreter + imports before training "
+        f"{nano['startup_s']:.1f}s, not in its wall time"
+    )
     print("\nvalidation loss (20 random batches of 12) at equal steps")
     print(f"{'step':>6} {'nanoGPT':>9} {'ours':>9}")
     ours_at = {e["step"]: e["val_loss"] for e in ours["evals"]}
@@ -209,26 +252,35 @@ def main() -> None:
             print(f"{e['step']:>6} {e['val_loss']:>9.4f} {ours_at[e['step']]:>9.4f}")
     full_note = "" if nano["full_val_loss"] is not None else f"  (nanoGPT: {nano['full_val_note']})"
     print(f"\n{'':<28}{'nanoGPT':>12}{'ours':>12}")
-    for label, key, f in (("tokens/s (median step)", "tokens_per_s", ",.0f"), ("wall time, s", "wall_s", ".1f"),
-                          (f"val loss at step {args.iters}", "val_loss", ".4f"),
-                          ("full validation loss", "full_val_loss", ".4f")):
+    for label, key, f in (
+        ("tokens/s (median step)", "tokens_per_s", ",.0f"),
+        ("wall time, s", "wall_s", ".1f"),
+        (f"val loss at step {args.iters}", "val_loss", ".4f"),
+        ("full validation loss", "full_val_loss", ".4f"),
+    ):
         print(f"{label:<28}{_fmt(nano[key], f):>12}{_fmt(ours[key], f):>12}")
     for r in (nano, ours):  # both walls end with the evaluation after `iters` updates
         r["wall_tokens_per_s"] = args.iters * BATCH * BLOCK / r["wall_s"]
-    print(f"{'tokens/s (wall, with evals)':<28}{nano['wall_tokens_per_s']:>12,.0f}{ours['wall_tokens_per_s']:>12,.0f}"
-          f"{full_note}")
+    print(f"{'tokens/s (wall, with evals)':<28}{nano['wall_tokens_per_s']:>12,.0f}{ours['wall_tokens_per_s']:>12,.0f}{full_note}")
     speed = ours["tokens_per_s"] / nano["tokens_per_s"]
     gap = ours["val_loss"] - nano["val_loss"]
     print(f"\nours / nanoGPT tokens/s: {speed:.3f}   ours - nanoGPT val loss at step {args.iters}: {gap:+.4f}")
     if nano["full_val_loss"] is not None:
         print(f"ours - nanoGPT full validation loss: {ours['full_val_loss'] - nano['full_val_loss']:+.4f}")
-    print(f"target: ratio >= 1 and loss difference <= 0 -> speed {'met' if speed >= 1 else 'NOT met'}, "
-          f"loss {'met' if gap <= 0 else 'NOT met'} (one seed each; the 20-batch estimate is noisy)")
+    print(
+        f"target: ratio >= 1 and loss difference <= 0 -> speed {'met' if speed >= 1 else 'NOT met'}, "
+        f"loss {'met' if gap <= 0 else 'NOT met'} (one seed each; the 20-batch estimate is noisy)"
+    )
     if args.out_json:
-        figures = {"iters": args.iters, "threads": args.threads, "torch": torch.__version__,
-                   "ours": {k: v for k, v in ours.items() if k != "losses"},
-                   "nanogpt": {k: v for k, v in nano.items() if k not in ("losses", "other_output")},
-                   "speed_ratio": speed, "val_loss_difference": gap}
+        figures = {
+            "iters": args.iters,
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "ours": {k: v for k, v in ours.items() if k != "losses"},
+            "nanogpt": {k: v for k, v in nano.items() if k not in ("losses", "other_output")},
+            "speed_ratio": speed,
+            "val_loss_difference": gap,
+        }
         args.out_json.write_text(json.dumps(figures, indent=1) + "\n")
 
 

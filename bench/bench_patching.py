@@ -76,15 +76,26 @@ def hooked_transformer(hf: GPT2LMHeadModel, config: GPT2Config):
     from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
 
     cfg = HookedTransformerConfig(
-        n_layers=config.n_layer, d_model=config.n_embd, n_heads=config.n_head, d_head=config.n_embd // config.n_head,
-        d_mlp=4 * config.n_embd, d_vocab=config.vocab_size, n_ctx=config.n_positions, act_fn="gelu_new",
-        normalization_type="LN", eps=config.layer_norm_epsilon, positional_embedding_type="standard",
-        original_architecture="GPT2LMHeadModel", device="cpu")
+        n_layers=config.n_layer,
+        d_model=config.n_embd,
+        n_heads=config.n_head,
+        d_head=config.n_embd // config.n_head,
+        d_mlp=4 * config.n_embd,
+        d_vocab=config.vocab_size,
+        n_ctx=config.n_positions,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        eps=config.layer_norm_epsilon,
+        positional_embedding_type="standard",
+        original_architecture="GPT2LMHeadModel",
+        device="cpu",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = HookedTransformer(cfg)
-    model.load_and_process_state_dict(convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False,
-                                      center_unembed=False, fold_value_biases=False)
+    model.load_and_process_state_dict(
+        convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
     return model.eval()
 
 
@@ -123,10 +134,12 @@ def main() -> None:
             return patching.get_act_patch_resid_pre(theirs, corrupted, clean_cache, metric)
 
     contestants = {"ours": run_ours, "TransformerLens": run_theirs}
-    print(f"residual-stream patching sweep, GPT-2-small shape ({args.layers} layers, d_model 768), batch {args.batch} "
-          f"x {args.pos} positions = {args.layers * args.pos} patched runs; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; built in {time.perf_counter() - started:.0f} s; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"residual-stream patching sweep, GPT-2-small shape ({args.layers} layers, d_model 768), batch {args.batch} "
+        f"x {args.pos} positions = {args.layers * args.pos} patched runs; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; built in {time.perf_counter() - started:.0f} s; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     results = {name: fn() for name, fn in contestants.items()}  # also the warm-up
     diff = (results["ours"] - results["TransformerLens"]).abs().max().item()
     print(f"max |ours - TransformerLens| over {results['ours'].numel()} cells: {diff:.2e}")
@@ -143,13 +156,14 @@ def main() -> None:
             memory[name].append(peak.mb)
     print(f"{'':2s}{'contestant':18s}{'median s':>10s}{'min s':>9s}{'peak MB':>10s}")
     for name in contestants:
-        print(f"  {name:18s}{statistics.median(times[name]):10.3f}{min(times[name]):9.3f}"
-              f"{statistics.median(memory[name]):10.0f}")
+        print(f"  {name:18s}{statistics.median(times[name]):10.3f}{min(times[name]):9.3f}{statistics.median(memory[name]):10.0f}")
     speedup = statistics.median(times["TransformerLens"]) / statistics.median(times["ours"])
     paired = statistics.median(t / o for t, o in zip(times["TransformerLens"], times["ours"]))
     memory_ratio = statistics.median(memory["TransformerLens"]) / max(statistics.median(memory["ours"]), 1e-9)
-    print(f"ours is {speedup:.1f}x faster (median of per-round ratios {paired:.1f}x), target >= {TARGET:.0f}x: "
-          f"{'PASS' if speedup >= TARGET else 'MISS'}; peak memory TransformerLens / ours = {memory_ratio:.2f}")
+    print(
+        f"ours is {speedup:.1f}x faster (median of per-round ratios {paired:.1f}x), target >= {TARGET:.0f}x: "
+        f"{'PASS' if speedup >= TARGET else 'MISS'}; peak memory TransformerLens / ours = {memory_ratio:.2f}"
+    )
     print(f"identical results (max |difference| <= 1e-4): {'PASS' if diff <= 1e-4 else 'MISS'}")
 
 

@@ -68,8 +68,9 @@ def build_checkpoint(path: str, overrides: dict, seed: int = 0) -> GPT2Config:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     special = "<|endoftext|>"
-    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=special, eos_token=special, unk_token=special,
-                            pad_token=special).save_pretrained(path)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=special, eos_token=special, unk_token=special, pad_token=special
+    ).save_pretrained(path)
     torch.manual_seed(seed)
     GPT2LMHeadModel(config).save_pretrained(path)
     return config
@@ -79,15 +80,26 @@ def hooked_transformer(path: str, config: GPT2Config):
     """HookedTransformer with the checkpoint's exact weights (from_pretrained refuses local paths)."""
     hf = GPT2LMHeadModel.from_pretrained(path)
     cfg = HookedTransformerConfig(
-        n_layers=config.n_layer, d_model=config.n_embd, n_heads=config.n_head, d_head=config.n_embd // config.n_head,
-        d_mlp=config.n_inner or 4 * config.n_embd, d_vocab=config.vocab_size, n_ctx=config.n_positions,
-        act_fn="gelu_new", normalization_type="LN", eps=config.layer_norm_epsilon, positional_embedding_type="standard",
-        original_architecture="GPT2LMHeadModel", device="cpu")
+        n_layers=config.n_layer,
+        d_model=config.n_embd,
+        n_heads=config.n_head,
+        d_head=config.n_embd // config.n_head,
+        d_mlp=config.n_inner or 4 * config.n_embd,
+        d_vocab=config.vocab_size,
+        n_ctx=config.n_positions,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        eps=config.layer_norm_epsilon,
+        positional_embedding_type="standard",
+        original_architecture="GPT2LMHeadModel",
+        device="cpu",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         model = HookedTransformer(cfg)
-    model.load_and_process_state_dict(convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False,
-                                      center_unembed=False, fold_value_biases=False)
+    model.load_and_process_state_dict(
+        convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
     return model.eval()
 
 
@@ -123,10 +135,18 @@ def contestants(m: dict, tokens: torch.Tensor) -> list[tuple[str, str, Callable,
     ]
     for n in ("TL bridge", "HookedTransformer"):
         if n in m:
-            rows += [("forward", n, no_result, lambda n=n: m[n](tokens)),
-                     ("cache", n, result, lambda n=n: m[n].run_with_cache(tokens))]
-    rows.append(("cache", "HF eager +hidden+attn", no_result,
-                 lambda: m["HF eager"](tokens, output_hidden_states=True, output_attentions=True)))
+            rows += [
+                ("forward", n, no_result, lambda n=n: m[n](tokens)),
+                ("cache", n, result, lambda n=n: m[n].run_with_cache(tokens)),
+            ]
+    rows.append(
+        (
+            "cache",
+            "HF eager +hidden+attn",
+            no_result,
+            lambda: m["HF eager"](tokens, output_hidden_states=True, output_attentions=True),
+        )
+    )
     return rows
 
 
@@ -190,8 +210,11 @@ def report(times: Times, sizes: dict) -> None:
     med = {key: statistics.median(t) for key, t in times.items()}
     base = med["forward", BASE]
     refs = [n for n in SHORT if ("forward", n) in med]
-    print(f"  {'':8s}{'contestant':24s}{'median ms':>10s}{'min ms':>10s} {'vs ' + BASE:>11s}"
-          + "".join(f" {SHORT[r]:>12s}" for r in refs) + "  cache: names, tensors, MB")
+    print(
+        f"  {'':8s}{'contestant':24s}{'median ms':>10s}{'min ms':>10s} {'vs ' + BASE:>11s}"
+        + "".join(f" {SHORT[r]:>12s}" for r in refs)
+        + "  cache: names, tensors, MB"
+    )
     for kind in ("forward", "cache"):
         for name in [n for k, n in times if k == kind]:
             ms = med[kind, name]
@@ -214,8 +237,10 @@ def targets(shape: str, times: Times) -> None:
         value = statistics.median(num) / statistics.median(den)
         paired = statistics.median(a / b for a, b in zip(num, den))
         label = f"{'run_with_cache' if kind == 'cache' else 'forward'}: ours / {ref} {ref_kind}"
-        print(f"  {'PASS' if value <= limit else 'MISS'}  {label:48s} {value:5.2f} (target <= {limit}); "
-              f"per-round {paired:.2f}, fastest {min(num) / min(den):.2f}")
+        print(
+            f"  {'PASS' if value <= limit else 'MISS'}  {label:48s} {value:5.2f} (target <= {limit}); "
+            f"per-round {paired:.2f}, fastest {min(num) / min(den):.2f}"
+        )
 
 
 def main() -> None:
@@ -231,9 +256,11 @@ def main() -> None:
     disable_progress_bars()
     from importlib.metadata import version
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; transformers {transformers.__version__}; "
-          f"transformer-lens {version('transformer-lens')}"
-          f"{'' if HookedTransformer else ' (no HookedTransformer)'}{'' if TransformerBridge else ' (no bridge)'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; transformers {transformers.__version__}; "
+        f"transformer-lens {version('transformer-lens')}"
+        f"{'' if HookedTransformer else ' (no HookedTransformer)'}{'' if TransformerBridge else ' (no bridge)'}"
+    )
     for shape, (overrides, batch, pos, rounds, calls, quick) in SHAPES.items():
         if args.shapes not in ("full", shape):
             continue
@@ -246,9 +273,11 @@ def main() -> None:
             m = load_all(path, config)
             setup = time.perf_counter() - start
             tokens = torch.randint(0, config.vocab_size, (batch, pos), generator=torch.Generator().manual_seed(1))
-            print(f"\n{shape}: {config.n_layer} layers, d_model={config.n_embd}, d_vocab={config.vocab_size}, "
-                  f"batch {batch} x {pos}; {rounds} rounds x {calls} calls, interleaved; built and loaded in {setup:.0f} s; "
-                  f"load average {os.getloadavg()[0]:.1f}")
+            print(
+                f"\n{shape}: {config.n_layer} layers, d_model={config.n_embd}, d_vocab={config.vocab_size}, "
+                f"batch {batch} x {pos}; {rounds} rounds x {calls} calls, interleaved; built and loaded in {setup:.0f} s; "
+                f"load average {os.getloadavg()[0]:.1f}"
+            )
             diffs, sizes = check(m, tokens)
             print("  max |logits - ours|: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items() if k != "forward ours"))
             bad = {k: v for k, v in diffs.items() if not v <= TOL}

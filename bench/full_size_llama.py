@@ -25,11 +25,27 @@ import transformers  # noqa: E402
 from llm_workings.transformer import Transformer  # noqa: E402
 
 LLAMA_3_2_1B = dict(
-    hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
-    intermediate_size=8192, vocab_size=128256, tie_word_embeddings=True, max_position_embeddings=131072,
-    rms_norm_eps=1e-5, rope_theta=500000.0, bos_token_id=128000, eos_token_id=128001,
-    rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                  "original_max_position_embeddings": 8192})
+    hidden_size=2048,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=64,
+    intermediate_size=8192,
+    vocab_size=128256,
+    tie_word_embeddings=True,
+    max_position_embeddings=131072,
+    rms_norm_eps=1e-5,
+    rope_theta=500000.0,
+    bos_token_id=128000,
+    eos_token_id=128001,
+    rope_scaling={
+        "rope_type": "llama3",
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+)
 TOL = 1e-4
 
 
@@ -50,13 +66,17 @@ def main() -> None:
     built = time.perf_counter() - start
     ours = Transformer.from_hf(hf)
     converted = time.perf_counter() - start - built
-    print(f"Llama-3.2-1B shape: {sum(p.numel() for p in ours.parameters()):,} parameters; "
-          f"HF built in {built:.0f} s, converted in {converted:.1f} s")
+    print(
+        f"Llama-3.2-1B shape: {sum(p.numel() for p in ours.parameters()):,} parameters; "
+        f"HF built in {built:.0f} s, converted in {converted:.1f} s"
+    )
 
     toks = torch.randint(0, LLAMA_3_2_1B["vocab_size"], (1, args.tokens), generator=torch.Generator().manual_seed(1))
     captured: list[torch.Tensor] = []
-    handles = [layer.register_forward_hook(lambda m, a, out: captured.append(out[0] if isinstance(out, tuple) else out))
-               for layer in hf.model.layers]
+    handles = [
+        layer.register_forward_hook(lambda m, a, out: captured.append(out[0] if isinstance(out, tuple) else out))
+        for layer in hf.model.layers
+    ]
     with torch.no_grad():
         ref = hf(toks).logits
     for h in handles:
@@ -65,16 +85,26 @@ def main() -> None:
         fused = ours(toks)
         explicit, cache = ours.run_with_cache(toks)
     resid = max((cache["resid_post", layer] - captured[layer]).abs().max().item() for layer in range(16))
-    diffs = {"logits (fused)": (fused - ref).abs().max().item(), "logits (explicit)": (explicit - ref).abs().max().item(),
-             "residual, worst layer": resid}
+    diffs = {
+        "logits (fused)": (fused - ref).abs().max().item(),
+        "logits (explicit)": (explicit - ref).abs().max().item(),
+        "residual, worst layer": resid,
+    }
     for name, value in diffs.items():
         print(f"  {'PASS' if value < TOL else 'FAIL'}  max |ours - HF| {name}: {value:.2e} (tolerance {TOL})")
 
     n = 4
     cached = ours.generate(toks, max_new_tokens=n, stop_at_eos=False)
     uncached = ours.generate(toks, max_new_tokens=n, stop_at_eos=False, use_kv_cache=False)
-    theirs = hf.generate(toks, attention_mask=torch.ones_like(toks), max_new_tokens=n, min_new_tokens=n,
-                         do_sample=False, pad_token_id=0, eos_token_id=None)
+    theirs = hf.generate(
+        toks,
+        attention_mask=torch.ones_like(toks),
+        max_new_tokens=n,
+        min_new_tokens=n,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     same = torch.equal(cached, uncached) and torch.equal(cached, theirs)
     print(f"  {'PASS' if same else 'FAIL'}  greedy tokens, cached = uncached = HF: {cached[0, -n:].tolist()}")
 

@@ -101,12 +101,21 @@ def _sample(args: argparse.Namespace) -> int:
         print(f"llmw sample: {e}", file=sys.stderr)
         return 2
     if tokenizer is None:
-        print(f"llmw sample: {args.model} works on token ids (a synthetic task) and has no tokenizer to read a prompt",
-              file=sys.stderr)
+        print(
+            f"llmw sample: {args.model} works on token ids (a synthetic task) and has no tokenizer to read a prompt",
+            file=sys.stderr,
+        )
         return 2
     try:
-        text = model.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                              top_k=args.top_k, seed=args.seed, crop_context=True, prepend_bos=False)
+        text = model.generate(
+            args.prompt,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            seed=args.seed,
+            crop_context=True,
+            prepend_bos=False,
+        )
     except ValueError as e:
         print(f"llmw sample: {e}", file=sys.stderr)
         return 2
@@ -118,12 +127,18 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analysis.runner import run_analysis, write_outputs
     from .transformer.loading import LoadError
 
-    options = {"activation": args.activation, "by_position": args.by_position, "kind": args.kind,
-               "method": args.method, "property": args.property,
-               "receivers": args.receivers.split(",") if args.receivers else None}
+    options = {
+        "activation": args.activation,
+        "by_position": args.by_position,
+        "kind": args.kind,
+        "method": args.method,
+        "property": args.property,
+        "receivers": args.receivers.split(",") if args.receivers else None,
+    }
     try:
-        result, headline = run_analysis(args.model, args.analysis, seed=args.seed, prompt=args.prompt,
-                                        **{k: v for k, v in options.items() if v is not None})
+        result, headline = run_analysis(
+            args.model, args.analysis, seed=args.seed, prompt=args.prompt, **{k: v for k, v in options.items() if v is not None}
+        )
     except (LoadError, KeyError, ValueError, OSError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"llmw analyze: {message}", file=sys.stderr)
@@ -135,10 +150,12 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-ANALYSES_HELP = ("logit-lens, dla (direct logit attribution), heads (previous-token, duplicate-token and induction "
-                 "scores, entropy), composition (Q/K/V composition scores), patching, path-patching, "
-                 "attribution-patching (with its correlation to true patching), ablation, fourier (modular addition), "
-                 "probe (language models)")
+ANALYSES_HELP = (
+    "logit-lens, dla (direct logit attribution), heads (previous-token, duplicate-token and induction "
+    "scores, entropy), composition (Q/K/V composition scores), patching, path-patching, "
+    "attribution-patching (with its correlation to true patching), ablation, fourier (modular addition), "
+    "probe (language models)"
+)
 
 
 def _zoo_list(args: argparse.Namespace) -> int:
@@ -164,21 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="inspect model checkpoints", description="Inspect model checkpoints.")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
     info = model_commands.add_parser(
-        "info", help="architecture, parameter count and memory needs of a checkpoint",
+        "info",
+        help="architecture, parameter count and memory needs of a checkpoint",
         description="Print a checkpoint's architecture, parameter count, and the memory its weights, a KV cache "
-                    "and a full activation cache need. Reads config.json only.")
+        "and a full activation cache need. Reads config.json only.",
+    )
     info.add_argument("model", metavar="NAME_OR_DIR", help="a local checkpoint directory, or a Hugging Face hub name")
     info.add_argument("--batch", type=int, default=1, help="batch size for the cache estimates (default 1)")
     info.add_argument("--seq", type=int, default=None, help="tokens per sequence (default: the model's context length)")
-    info.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weight and activation dtype")
+    info.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weight and activation dtype"
+    )
     info.add_argument("--json", action="store_true", help="print the figures as JSON")
     info.set_defaults(run=_model_info)
 
     train = commands.add_parser(
-        "train", help="train a recipe (resumable; Ctrl-C saves a checkpoint)",
+        "train",
+        help="train a recipe (resumable; Ctrl-C saves a checkpoint)",
         description="Train one of the recipes from nothing. Any model, training or data setting can be "
-                    "overridden: llmw train induction-2l --steps=500 --d_model=32. Running the same command "
-                    "again resumes from the run directory's checkpoint.")
+        "overridden: llmw train induction-2l --steps=500 --d_model=32. Running the same command "
+        "again resumes from the run directory's checkpoint.",
+    )
     train.add_argument("recipe", metavar="RECIPE", help="induction-2l, modadd-113, shakespeare-char or austen-bpe")
     train.add_argument("--out", help="run directory (default runs/RECIPE)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -194,18 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(run=_sample)
 
     analyze = commands.add_parser(
-        "analyze", help="run an interpretability analysis; write its figure and JSON",
+        "analyze",
+        help="run an interpretability analysis; write its figure and JSON",
         description="Run one analysis on a model with inputs that suit its task (repeated random tokens for "
-                    "induction, pairs for modular addition, validation text for language models) and write "
-                    f"OUT/ANALYSIS.json and a figure. Analyses: {ANALYSES_HELP}.")
+        "induction, pairs for modular addition, validation text for language models) and write "
+        f"OUT/ANALYSIS.json and a figure. Analyses: {ANALYSES_HELP}.",
+    )
     analyze.add_argument("model", metavar="MODEL", help="a bundled model, a run directory or a Hugging Face checkpoint directory")
     analyze.add_argument("analysis", metavar="ANALYSIS", help="one of the analyses listed above")
     analyze.add_argument("--out", help="output directory (default analysis/MODEL)")
     analyze.add_argument("--format", default="png", choices=["png", "svg"], help="figure format (default png)")
     analyze.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
     analyze.add_argument("--prompt", help="text to analyze, for language models (default: validation text)")
-    analyze.add_argument("--activation", help="patching: resid_pre (default), resid_mid, resid_post, attn_out, mlp_out, "
-                                              "z, q, k, v, result or pattern")
+    analyze.add_argument(
+        "--activation",
+        help="patching: resid_pre (default), resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, result or pattern",
+    )
     analyze.add_argument("--by-position", action="store_true", default=None, help="patching heads: one cell per position")
     analyze.add_argument("--receivers", help="path-patching: comma-separated, e.g. L1H0.k,L1H1.k (default logits)")
     analyze.add_argument("--kind", choices=["Q", "K", "V"], help="composition: which input (default K)")

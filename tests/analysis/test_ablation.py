@@ -18,7 +18,7 @@ def induction_data(batch: int = 16, seed: int = 0) -> tuple[torch.Tensor, NextTo
     """Repeated random tokens and the loss on the repeated half (the predictions only induction can make)."""
     tokens = torch.tensor(repeated_tokens(np.random.default_rng(seed), batch, HALF, 128))
     mask = torch.zeros(batch, tokens.shape[1] - 1, dtype=torch.bool)
-    mask[:, HALF + 1:] = True
+    mask[:, HALF + 1 :] = True
     return tokens, NextTokenLoss(tokens, mask)
 
 
@@ -33,8 +33,12 @@ def test_head_sweep_equals_one_at_a_time(induction_model, method, no_grad):
     reference = None if method == "zero" else induction_data(batch=10, seed=1)[0]
     # 7 runs of 6 prompts per pass: passes mix nothing across layers, and one layer needs two passes
     sweep = ablate_heads(induction_model, tokens, method, metric, reference=reference, seed=3, batch_size=18)
-    single = torch.tensor([[ablate(induction_model, tokens, f"L{layer}H{head}", method, metric, reference, seed=3)
-                            for head in range(4)] for layer in range(2)])
+    single = torch.tensor(
+        [
+            [ablate(induction_model, tokens, f"L{layer}H{head}", method, metric, reference, seed=3) for head in range(4)]
+            for layer in range(2)
+        ]
+    )
     torch.testing.assert_close(sweep.values, single, atol=1e-5, rtol=0)
     torch.testing.assert_close(sweep.change, single - sweep.baseline)
     assert sweep.baseline == pytest.approx(float(metric(induction_model(tokens))), abs=1e-6)
@@ -51,8 +55,7 @@ def test_neuron_and_layer_sweeps_equal_one_at_a_time(modadd_model):
     torch.testing.assert_close(sweep.values, single, atol=1e-5, rtol=0)
     assert sweep.rows == [f"L0N{n}" for n in neurons] and sweep.cols is None
     layers = ablate_layers(modadd_model, tokens, "resample", metric, seed=1)
-    single = torch.tensor([[ablate(modadd_model, tokens, f"L0 {kind}", "resample", metric, seed=1)
-                            for kind in ("attn", "mlp")]])
+    single = torch.tensor([[ablate(modadd_model, tokens, f"L0 {kind}", "resample", metric, seed=1) for kind in ("attn", "mlp")]])
     torch.testing.assert_close(layers.values, single, atol=1e-5, rtol=0)
 
 
@@ -65,8 +68,10 @@ def test_induction_circuit(induction_model):
     zero = ablate_heads(induction_model, tokens, "zero", metric)
     mean = ablate_heads(induction_model, tokens, "mean", metric, reference=reference)
     all_layer_1 = ablate(induction_model, tokens, [f"L1H{h}" for h in range(4)], "zero", metric)
-    print(f"repeated-half loss {zero.baseline:.3f}; zero ablation change {zero.change}; mean ablation change "
-          f"{mean.change}; all of layer 1 zeroed: {all_layer_1:.2f}")
+    print(
+        f"repeated-half loss {zero.baseline:.3f}; zero ablation change {zero.change}; mean ablation change "
+        f"{mean.change}; all of layer 1 zeroed: {all_layer_1:.2f}"
+    )
     assert zero.baseline < 0.1
     assert all_layer_1 > 3
     assert zero.change[1].max() < 0.5

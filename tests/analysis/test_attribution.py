@@ -27,8 +27,17 @@ def small_model(**fields) -> Transformer:
 
 
 def llama_like() -> Transformer:
-    return small_model(n_kv_heads=2, positions="rotary", norm="rmsnorm", act="silu", gated_mlp=True, bias_qkv=False,
-                       bias_attn_out=False, bias_mlp=False, name="llama-like")
+    return small_model(
+        n_kv_heads=2,
+        positions="rotary",
+        norm="rmsnorm",
+        act="silu",
+        gated_mlp=True,
+        bias_qkv=False,
+        bias_attn_out=False,
+        bias_mlp=False,
+        name="llama-like",
+    )
 
 
 def neox_like() -> Transformer:  # parallel attention and MLP, partial rotary, and an unembedding bias

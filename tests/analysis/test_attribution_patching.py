@@ -42,6 +42,7 @@ def test_small_patches_follow_the_estimate(setup):
     _, corrupted_cache = model.run_with_cache(corrupted)
     eps = 1e-3
     for layer, head in [(0, 1), (1, 2)]:
+
         def hook(z, _hook):
             z = z.clone()
             z[:, :, head] += eps * (clean_cache["z", layer] - corrupted_cache["z", layer])[:, :, head]
@@ -53,8 +54,10 @@ def test_small_patches_follow_the_estimate(setup):
         assert slope == pytest.approx(estimate.values[layer, head].item() - estimate.corrupted, rel=1e-2, abs=1e-3)
 
 
-@pytest.mark.parametrize("activation, indexed", [("resid_pre", ("pos",)), ("z", ("pos", "head")),
-                                                 ("pattern", ("head", "dest_pos")), ("mlp_out", ("pos",))])
+@pytest.mark.parametrize(
+    "activation, indexed",
+    [("resid_pre", ("pos",)), ("z", ("pos", "head")), ("pattern", ("head", "dest_pos")), ("mlp_out", ("pos",))],
+)
 def test_same_cells_as_true_patching(setup, activation, indexed):
     model, clean, corrupted, metric = setup
     check = compare(model, clean, corrupted, metric, activation, indexed, progress=False)

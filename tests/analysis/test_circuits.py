@@ -24,8 +24,10 @@ from llm_workings.transformer import Transformer, TransformerConfig
 
 def random_factored(*leading: int, ldim: int = 7, mdim: int = 3, rdim: int = 7, seed: int = 0) -> FactoredMatrix:
     gen = torch.Generator().manual_seed(seed)
-    return FactoredMatrix(torch.randn(*leading, ldim, mdim, generator=gen, dtype=torch.float64),
-                          torch.randn(*leading, mdim, rdim, generator=gen, dtype=torch.float64))
+    return FactoredMatrix(
+        torch.randn(*leading, ldim, mdim, generator=gen, dtype=torch.float64),
+        torch.randn(*leading, mdim, rdim, generator=gen, dtype=torch.float64),
+    )
 
 
 # -- FactoredMatrix -------------------------------------------------------------------------------
@@ -80,7 +82,8 @@ def test_factored_matrix_svd_norm_and_eigenvalues_match_the_materialized_matrix(
         theirs = torch.linalg.eigvals(square.AB[i])
         top = theirs[theirs.abs().argsort(descending=True)[:3]]
         assert sorted(ours[i].tolist(), key=lambda z: (z.real, z.imag)) == pytest.approx(
-            sorted(top.tolist(), key=lambda z: (z.real, z.imag)), abs=1e-8)
+            sorted(top.tolist(), key=lambda z: (z.real, z.imag)), abs=1e-8
+        )
     wide = FactoredMatrix(torch.randn(3, 5, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64))  # mdim > ldim
     torch.testing.assert_close(wide.S, torch.linalg.svdvals(wide.AB))
 
@@ -137,9 +140,9 @@ def test_grouped_query_heads_read_their_shared_kv_head():
 def test_induction_model_k_composition_and_copying(induction_model):
     tokens = repeated_random_tokens(induction_model, batch=8, half=20, seed=0, distinct=True)
     heads = head_scores(induction_model, tokens, kinds=("previous_token", "induction"))
-    (prev_layer, prev_head, _), = heads.top("previous_token", 1)
+    ((prev_layer, prev_head, _),) = heads.top("previous_token", 1)
     k_comp = composition_scores(induction_model, "K")
-    (writer, reader, best), = k_comp.top(1)
+    ((writer, reader, best),) = k_comp.top(1)
     # measured: L0H2 (previous-token head) -> L1H2 = 0.317; baseline 0.124 +- 0.007
     assert writer == (prev_layer, prev_head) == (0, 2)
     assert reader[0] == 1 and heads.scores["induction"][reader] > 0.8
@@ -158,7 +161,7 @@ def test_composition_baseline_and_result(induction_model, tmp_path):
     assert 0.08 < mean < 0.2 and 0 < std < 0.03  # random rank-16 maps in 64 dims barely compose
     assert composition_baseline(induction_model, 64, seed=1) == (mean, std)
     aligned = FactoredMatrix(torch.eye(8)[:, :2], torch.eye(8)[:2])  # a projection composes fully with itself
-    assert composition_score(aligned, aligned).item() == pytest.approx(1 / 2 ** 0.5)
+    assert composition_score(aligned, aligned).item() == pytest.approx(1 / 2**0.5)
     result = composition_scores(induction_model, "V", baseline_samples=16)
     assert isinstance(result, CompositionScores) and result.head_labels[:2] == ["L0H0", "L0H1"]
     data = result.to_dict()

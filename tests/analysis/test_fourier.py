@@ -42,8 +42,10 @@ def two_frequency_values(p: int = 31, d: int = 8, freqs: tuple[int, int] = (3, 7
     values = torch.zeros(p, d, dtype=torch.float64)
     for k, scale in zip(freqs, (2.0, 1.0)):
         angle = 2 * math.pi * k * x / p
-        values += scale * (torch.cos(angle) * torch.randn(1, d, generator=gen, dtype=torch.float64)
-                           + torch.sin(angle) * torch.randn(1, d, generator=gen, dtype=torch.float64))
+        values += scale * (
+            torch.cos(angle) * torch.randn(1, d, generator=gen, dtype=torch.float64)
+            + torch.sin(angle) * torch.randn(1, d, generator=gen, dtype=torch.float64)
+        )
     return values
 
 
@@ -62,8 +64,9 @@ def test_spectrum_of_a_two_frequency_embedding_is_found_exactly():
 
 
 def tiny_model(p: int = 31, tie: bool = False) -> Transformer:
-    cfg = TransformerConfig(d_model=8, n_layers=1, n_heads=2, d_vocab=p + 1, n_ctx=3, tie_embeddings=tie,
-                            default_prepend_bos=False)
+    cfg = TransformerConfig(
+        d_model=8, n_layers=1, n_heads=2, d_vocab=p + 1, n_ctx=3, tie_embeddings=tie, default_prepend_bos=False
+    )
     model = Transformer(cfg).init_weights(seed=0).eval()
     with torch.no_grad():
         model.embed.W_E[:p] = two_frequency_values(p).float()

@@ -42,13 +42,13 @@ def induction_scores(induction_model, induction_tokens):
 def test_induction_model_has_layer1_induction_heads_and_a_layer0_previous_token_head(induction_scores):
     induction, previous = induction_scores.scores["induction"], induction_scores.scores["previous_token"]
     # measured: layer 1 = [0.943, 0.939, 0.901, 0.913] (all four heads induct), layer 0 <= 0.04
-    (layer, _, best), = induction_scores.top("induction", 1)
+    ((layer, _, best),) = induction_scores.top("induction", 1)
     assert layer == 1 and best > 0.8
     assert induction[0].max() < 0.3
     # measured: L0H2 = 0.925; next best 0.375 (L0H3); layer 1 <= 0.04
-    (layer, head, best), = induction_scores.top("previous_token", 1)
+    ((layer, head, best),) = induction_scores.top("previous_token", 1)
     assert (layer, best > 0.8) == (0, True)
-    others = torch.cat([previous[0, :head], previous[0, head + 1:], previous[1]])
+    others = torch.cat([previous[0, :head], previous[0, head + 1 :], previous[1]])
     assert others.max() < 0.5
     assert induction_scores.scores["duplicate_token"].max() < 0.3  # nothing here needs a duplicate head
 
@@ -57,10 +57,10 @@ def test_scores_agree_with_the_trainers_own_scoring(induction_model, induction_t
     _, cache = induction_model.run_with_cache(induction_tokens, names_filter=lambda n: n.endswith("hook_pattern"))
     theirs = InductionTask(induction_model.cfg.d_vocab, HALF).head_scores(cache)
     # distinct halves: each second-copy token has exactly one earlier occurrence, so the layouts agree exactly
-    torch.testing.assert_close(induction_scores.scores["induction"], torch.tensor(theirs["induction_score"]),
-                               atol=1e-5, rtol=0)
-    torch.testing.assert_close(induction_scores.scores["previous_token"], torch.tensor(theirs["prev_token_score"]),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(induction_scores.scores["induction"], torch.tensor(theirs["induction_score"]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        induction_scores.scores["previous_token"], torch.tensor(theirs["prev_token_score"]), atol=1e-5, rtol=0
+    )
     # with repeats inside a half, our general definition also counts those, so it moves only a little
     tokens = repeated_random_tokens(induction_model, batch=16, half=HALF, seed=1)
     _, cache = induction_model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
@@ -116,7 +116,7 @@ def tl_prompts(reference_pair, monkeypatch):
     body = random_tokens(3, 8, seed=1)
     body[1, 5] = body[1, 2]
     seqs = torch.cat([torch.zeros(3, 1, dtype=torch.long), body, body], dim=1)
-    by_name = {f"prompt{i}": seqs[i:i + 1] for i in range(len(seqs))}
+    by_name = {f"prompt{i}": seqs[i : i + 1] for i in range(len(seqs))}
     monkeypatch.setattr(theirs, "to_tokens", lambda s, *a, **k: by_name[s] if isinstance(s, str) else seqs)
     return seqs, list(by_name)
 
@@ -152,16 +152,16 @@ def test_attention_patterns_match_transformer_lens(reference_pair, tl_prompts):
     from transformer_lens.head_detector import compute_head_attention_similarity_score
 
     mask = detection_patterns(seqs[0])["induction_head"]
-    expected = compute_head_attention_similarity_score(expected[2, 0, 1], mask, exclude_bos=True,
-                                                       exclude_current_token=False, error_measure="mul")
+    expected = compute_head_attention_similarity_score(
+        expected[2, 0, 1], mask, exclude_bos=True, exclude_current_token=False, error_measure="mul"
+    )
     assert detection_score(patterns[2, 0, 1], mask, exclude_bos=True).item() == pytest.approx(expected, abs=1e-5)
 
 
 # -- results and errors ---------------------------------------------------------------------------
 def test_results_serialize_and_draw(induction_model, induction_tokens, induction_scores, tmp_path):
     data = induction_scores.to_dict()
-    assert data["kind"] == "head_scores" and set(data["scores"]) == {"previous_token", "duplicate_token",
-                                                                      "induction", "entropy"}
+    assert data["kind"] == "head_scores" and set(data["scores"]) == {"previous_token", "duplicate_token", "induction", "entropy"}
     assert len(data["scores"]["induction"]) == 2 and data["layer_labels"] == ["L0", "L1"]
     fig = induction_scores.plot(tmp_path / "heads.png", size=(8, 2))
     assert (tmp_path / "heads.png").stat().st_size > 0 and len(fig.axes) == 8  # 4 maps + colorbars

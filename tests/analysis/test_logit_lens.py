@@ -47,8 +47,9 @@ def test_every_layer_matches_transformer_lens(reference_pair, no_grad):
     index = tokens[None, :, 1:, None].expand(len(labels), -1, -1, 1)
     next_logits = expected[:, :, :-1].gather(-1, index)
     assert torch.equal(lens.target_rank[:, :, :-1], (expected[:, :, :-1] > next_logits).sum(-1))
-    torch.testing.assert_close(lens.target_prob[:, :, :-1], expected[:, :, :-1].softmax(-1).gather(-1, index)[..., 0],
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        lens.target_prob[:, :, :-1], expected[:, :, :-1].softmax(-1).gather(-1, index)[..., 0], atol=1e-5, rtol=1e-4
+    )
     assert (lens.target_rank[:, :, -1] == -1).all() and lens.target_prob[:, :, -1].isnan().all()
 
 
@@ -56,14 +57,16 @@ def test_induction_copy_happens_in_layer_1(induction_model):
     """On the repeated half the next token is ranked first after layer 1, and nowhere near it before."""
     lens = logit_lens(induction_model, induction_tokens(batch=16))
     # positions HALF + 1 .. 2 HALF - 1 predict a token seen one half earlier; the last has no target
-    ranks = lens.target_rank[:, :, HALF + 1:-1].float()
+    ranks = lens.target_rank[:, :, HALF + 1 : -1].float()
     top1 = (ranks == 0).float().mean((1, 2))  # per layer: 0_pre, 1_pre, final_post
-    print(f"share of repeated-half targets ranked first: {[round(x, 3) for x in top1.tolist()]}; "
-          f"median rank {ranks.median(-1).values.median(-1).values.tolist()}")
+    print(
+        f"share of repeated-half targets ranked first: {[round(x, 3) for x in top1.tolist()]}; "
+        f"median rank {ranks.median(-1).values.median(-1).values.tolist()}"
+    )
     assert top1[-1] > 0.97
     assert top1[0] < 0.1 and top1[1] < 0.1
     assert ranks[0].median() > 10 and ranks[1].median() > 10
-    assert lens.target_prob[-1, :, HALF + 1:-1].mean() > 0.9
+    assert lens.target_prob[-1, :, HALF + 1 : -1].mean() > 0.9
 
 
 def test_chosen_target_and_memory_option(induction_model, monkeypatch, no_grad):

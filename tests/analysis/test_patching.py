@@ -58,6 +58,7 @@ def test_batched_sweep_equals_one_patch_at_a_time(reference_pair, prompts):
     swept = patch_heads(model, clean, corrupted, metric, by_position=True, batch_size=7, progress=False)
     _, clean_cache = model.run_with_cache(clean)
     for layer, pos, head in [(0, 0, 0), (1, 3, 2), (2, 7, 3), (2, 2, 1)]:
+
         def hook(z, _hook):
             z = z.clone()
             z[:, pos, head] = clean_cache["z", layer][:, pos, head]
@@ -102,11 +103,11 @@ def test_induction_needs_the_first_copy_and_every_layer_1_head(induction_model):
     residual = patch_residual(induction_model, clean, corrupted, metric, progress=False)
     half = (clean.shape[1] - 1) // 2
     # the corruption is in the first copy (positions 1..half): only those positions can restore
-    assert residual.normalized[:, half + 1:].abs().max() < 0.05
+    assert residual.normalized[:, half + 1 :].abs().max() < 0.05
     # entering layer 0 a single restored token is useless (its key needs its neighbour too); entering
     # layer 1, each first-copy position carries its token and, from the previous-token head, the one before
-    assert residual.normalized[0, 1:half + 1].max() < 0.05
-    assert residual.normalized[1, 1:half + 1].sum() > 0.5
+    assert residual.normalized[0, 1 : half + 1].max() < 0.05
+    assert residual.normalized[1, 1 : half + 1].sum() > 0.5
 
 
 def test_bad_input_is_named(reference_pair, prompts):

@@ -36,6 +36,7 @@ def literal_path_patch(model, base, source, sender, receivers, metric):
     s_layer, s_head = sender
     freeze = []
     for layer in range(model.cfg.n_layers):
+
         def z_hook(z, hook, layer=layer):
             z = base_cache["z", layer].clone()
             if layer == s_layer and s_head is not None:
@@ -51,11 +52,14 @@ def literal_path_patch(model, base, source, sender, receivers, metric):
     def record(x, hook):
         recorded[hook.name] = x.clone()
 
-    names = [f"blocks.{layer}.attn.hook_{which}" if which != "mlp" else f"blocks.{layer}.ln2.hook_normalized"
-             for layer, _, which in receivers]
+    names = [
+        f"blocks.{layer}.attn.hook_{which}" if which != "mlp" else f"blocks.{layer}.ln2.hook_normalized"
+        for layer, _, which in receivers
+    ]
     model.run_with_hooks(base, fwd_hooks=freeze + [(n, record) for n in names])
     patches = []
     for name, (layer, head, which) in zip(names, receivers):
+
         def put(x, hook, name=name, head=head):
             if head is None:
                 return recorded[name]
@@ -67,8 +71,10 @@ def literal_path_patch(model, base, source, sender, receivers, metric):
     return metric(model.run_with_hooks(base, fwd_hooks=patches)).item()
 
 
-@pytest.mark.parametrize("receivers, direction", [(["L2H1.q"], "denoise"), (["L2H0.k", "L2H3.v"], "noise"),
-                                                  (["L1 mlp"], "denoise"), (["L2H2.q", "L2 mlp"], "noise")])
+@pytest.mark.parametrize(
+    "receivers, direction",
+    [(["L2H1.q"], "denoise"), (["L2H0.k", "L2H3.v"], "noise"), (["L1 mlp"], "denoise"), (["L2H2.q", "L2 mlp"], "noise")],
+)
 def test_matches_the_literal_algorithm(model, receivers, direction):
     clean, corrupted = _pair()
     metric = LogitDiff(torch.tensor([[3, 4], [5, 6]]))
@@ -76,7 +82,7 @@ def test_matches_the_literal_algorithm(model, receivers, direction):
     parsed = []
     for r in receivers:
         name, which = (r.split(".") + [None])[:2] if "." in r else (r, "mlp")
-        layer = int(name[1:name.index("H")]) if which != "mlp" else int(name[1:].split()[0])
+        layer = int(name[1 : name.index("H")]) if which != "mlp" else int(name[1:].split()[0])
         parsed.append((layer, int(name.split("H")[1]) if which != "mlp" else None, which))
     base, source = (corrupted, clean) if direction == "denoise" else (clean, corrupted)
     assert len(result.senders) > 4
@@ -133,8 +139,9 @@ def test_induction_runs_through_the_keys(induction_model, induction_heads):
     metric = NextTokenLoss(clean, mask)
     added = {}
     for which in "qkv":
-        r = path_patch(induction_model, clean, corrupted, metric, receivers=[f"L1H{h}.{which}" for h in range(4)],
-                       direction="noise")
+        r = path_patch(
+            induction_model, clean, corrupted, metric, receivers=[f"L1H{h}.{which}" for h in range(4)], direction="noise"
+        )
         added[which] = r.values - r.clean  # loss added by the corrupted path, per layer-0 sender
     assert r.clean < 0.1 and r.corrupted > 4
     assert added["k"][prev] > 2.0
@@ -152,5 +159,5 @@ def induction_pair(model, batch=16, half=12, seed=0):
     clean = torch.cat([bos, first, first], 1)
     corrupted = torch.cat([bos, other, first], 1)
     mask = torch.zeros(batch, 2 * half, dtype=torch.bool)
-    mask[:, half + 1:] = True  # predicting tokens 2..half of the second copy
+    mask[:, half + 1 :] = True  # predicting tokens 2..half of the second copy
     return clean, corrupted, mask

@@ -137,8 +137,9 @@ def test_harvest_matches_the_cache_and_respects_the_mask(shakespeare_model):
     tokens = torch.randint(0, 65, (5, 12), generator=torch.Generator().manual_seed(0))
     mask = torch.zeros(5, 12, dtype=torch.bool)
     mask[:, 4:] = True
-    acts = harvest(shakespeare_model, tokens, [("resid_post", 1), "blocks.0.attn.hook_z", "embed"], mask=mask,
-                   batch_size=2, progress=False)
+    acts = harvest(
+        shakespeare_model, tokens, [("resid_post", 1), "blocks.0.attn.hook_z", "embed"], mask=mask, batch_size=2, progress=False
+    )
     assert list(acts) == ["blocks.1.hook_resid_post", "blocks.0.attn.hook_z", "hook_embed"]
     _, cache = shakespeare_model.run_with_cache(tokens)
     assert torch.allclose(acts["blocks.1.hook_resid_post"], cache["blocks.1.hook_resid_post"][mask], atol=1e-5)
@@ -164,7 +165,7 @@ def test_harvest_rejects_unknown_hooks(shakespeare_model):
 @pytest.fixture(scope="module")
 def speaker_probes(shakespeare_model):
     tokenizer = zoo.load("shakespeare-char")[1]
-    text = load_corpus("tinyshakespeare").val[:48 * 64]
+    text = load_corpus("tinyshakespeare").val[: 48 * 64]
     tokens, labels = map(torch.from_numpy, text_windows(text, speaker_line(text), tokenizer, length=64))
     mask = torch.zeros_like(tokens, dtype=torch.bool)
     mask[:, 16:] = True  # early positions cannot see back to the blank line

@@ -10,15 +10,18 @@ from llm_workings import cli
 from llm_workings.analysis.runner import ANALYSES, run_analysis
 
 
-@pytest.mark.parametrize("model, analysis, extra, expect", [
-    ("induction-2l", "heads", [], "best induction head L1"),
-    ("induction-2l", "composition", ["--kind", "K"], "K-composition L0H2 -> L1"),
-    ("induction-2l", "path-patching", ["--receivers", "L1H0.k,L1H1.k,L1H2.k,L1H3.k"], "L0H2"),
-    ("induction-2l", "ablation", ["--method", "zero"], "largest change L0H2"),
-    ("modadd-113", "logit-lens", ["--format", "svg"], "first at 100%"),
-    ("modadd-113", "dla", [], "L0 mlp"),
-    ("shakespeare-char", "patching", ["--activation", "attn_out"], "clean"),
-])
+@pytest.mark.parametrize(
+    "model, analysis, extra, expect",
+    [
+        ("induction-2l", "heads", [], "best induction head L1"),
+        ("induction-2l", "composition", ["--kind", "K"], "K-composition L0H2 -> L1"),
+        ("induction-2l", "path-patching", ["--receivers", "L1H0.k,L1H1.k,L1H2.k,L1H3.k"], "L0H2"),
+        ("induction-2l", "ablation", ["--method", "zero"], "largest change L0H2"),
+        ("modadd-113", "logit-lens", ["--format", "svg"], "first at 100%"),
+        ("modadd-113", "dla", [], "L0 mlp"),
+        ("shakespeare-char", "patching", ["--activation", "attn_out"], "clean"),
+    ],
+)
 def test_analyze_writes_json_and_figure(tmp_path, capsys, model, analysis, extra, expect):
     assert cli.main(["analyze", model, analysis, "--out", str(tmp_path), *extra]) == 0
     out = capsys.readouterr().out
@@ -36,13 +39,16 @@ def test_help_lists_every_analysis(capsys):
     assert all(name in text for name in ANALYSES)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["induction-2l", "lens"], "unknown analysis 'lens'; choose one of logit-lens"),
-    (["induction-2l", "fourier"], "for modular-addition models"),
-    (["modadd-113", "composition"], "at least two layers"),
-    (["induction-2l", "patching", "--activation", "resid"], "patches resid_pre, resid_mid"),
-    (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "layer must lie in [0, 2)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["induction-2l", "lens"], "unknown analysis 'lens'; choose one of logit-lens"),
+        (["induction-2l", "fourier"], "for modular-addition models"),
+        (["modadd-113", "composition"], "at least two layers"),
+        (["induction-2l", "patching", "--activation", "resid"], "patches resid_pre, resid_mid"),
+        (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "layer must lie in [0, 2)"),
+    ],
+)
 def test_bad_requests_are_named(tmp_path, capsys, args, message):
     assert cli.main(["analyze", *args, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err

@@ -17,8 +17,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from llm_workings.transformer import Transformer
 
-CONFIG = dict(n_embd=32, n_layer=3, n_head=4, n_positions=64, vocab_size=97, bos_token_id=0, eos_token_id=0,
-              initializer_range=0.15)
+CONFIG = dict(
+    n_embd=32, n_layer=3, n_head=4, n_positions=64, vocab_size=97, bos_token_id=0, eos_token_id=0, initializer_range=0.15
+)
 
 
 @torch.no_grad()
@@ -36,15 +37,27 @@ def build_pair(directory: Path, seed: int = 0):
     hf.save_pretrained(directory)
     ours = Transformer.from_hf(directory).eval()
     cfg = HookedTransformerConfig(
-        n_layers=config.n_layer, d_model=config.n_embd, n_heads=config.n_head, d_head=config.n_embd // config.n_head,
-        d_mlp=4 * config.n_embd, d_vocab=config.vocab_size, n_ctx=config.n_positions, act_fn="gelu_new",
-        normalization_type="LN", eps=config.layer_norm_epsilon, positional_embedding_type="standard",
-        original_architecture="GPT2LMHeadModel", device="cpu", seed=seed)
+        n_layers=config.n_layer,
+        d_model=config.n_embd,
+        n_heads=config.n_head,
+        d_head=config.n_embd // config.n_head,
+        d_mlp=4 * config.n_embd,
+        d_vocab=config.vocab_size,
+        n_ctx=config.n_positions,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        eps=config.layer_norm_epsilon,
+        positional_embedding_type="standard",
+        original_architecture="GPT2LMHeadModel",
+        device="cpu",
+        seed=seed,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = HookedTransformer(cfg)
-    theirs.load_and_process_state_dict(convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False,
-                                       center_unembed=False, fold_value_biases=False)
+    theirs.load_and_process_state_dict(
+        convert_gpt2_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
     return ours, theirs.eval()
 
 

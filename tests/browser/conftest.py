@@ -140,4 +140,3 @@ def new_tab(browser, lab_server):
 @pytest.fixture
 def tab(new_tab) -> LabPage:
     return new_tab()
-

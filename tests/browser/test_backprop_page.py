@@ -122,7 +122,10 @@ def test_two_tabs_train_independently(new_tab):
 
 def api_error(base: str, settings: dict, **body) -> dict:
     request = urllib.request.Request(
-        base + "/api/backprop/runs", data=json.dumps({"settings": settings, **body}).encode(), method="POST", headers={"Content-Type": "application/json"}
+        base + "/api/backprop/runs",
+        data=json.dumps({"settings": settings, **body}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     try:
         urllib.request.urlopen(request)
@@ -201,7 +204,9 @@ def test_try_this_links_set_the_controls_through_the_url(tab):
     # A 16-wide layer is followed one neuron at a time; clicking a neuron picks it.
     assert tab.page.locator(".neuron-picker select").count() >= 2
     box = tab.page.locator("#network").bounding_box()
-    geo = tab.page.evaluate("(() => { const g = window.__lab.page.network.geo; const u = g.columns[1].units[5]; return [u.x + g.size / 2, u.y + g.size / 2]; })()")
+    geo = tab.page.evaluate(
+        "(() => { const g = window.__lab.page.network.geo; const u = g.columns[1].units[5]; return [u.x + g.size / 2, u.y + g.size / 2]; })()"
+    )
     tab.page.mouse.click(box["x"] + geo[0], box["y"] + geo[1])
     tab.idle()
     keys = {n["key"] for n in tab.numbers("#computation")}

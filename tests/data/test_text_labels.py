@@ -33,6 +33,6 @@ def test_text_windows_align_labels_to_tokens():
     pieces = [tokenizer.decode([t]) for t in tokens.flatten().tolist()]
     ends = np.cumsum([len(p) for p in pieces]) - 1
     assert token_labels.flatten().tolist() == labels[ends].tolist()
-    assert "".join(pieces) == text[:len("".join(pieces))]
+    assert "".join(pieces) == text[: len("".join(pieces))]
     with pytest.raises(ValueError, match="one label per character"):
         text_windows(text, labels[:-1], tokenizer, length=32)

@@ -91,13 +91,19 @@ def test_a_flipped_byte_is_caught(run_dir) -> None:
         load_checkpoint(run_dir)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda text: text[: len(text) // 2], "checkpoint.json is not valid JSON"),
-    (lambda text: json.dumps({**json.loads(text), "format": "something else"}), "not an llm_workings checkpoint"),
-    (lambda text: json.dumps({**json.loads(text), "version": 99}), "version 99"),
-    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "sha256"}), "lacks sha256"),
-    (lambda text: json.dumps({**json.loads(text), "tensors": "gone.safetensors"}), "names gone.safetensors, which is missing"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda text: text[: len(text) // 2], "checkpoint.json is not valid JSON"),
+        (lambda text: json.dumps({**json.loads(text), "format": "something else"}), "not an llm_workings checkpoint"),
+        (lambda text: json.dumps({**json.loads(text), "version": 99}), "version 99"),
+        (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "sha256"}), "lacks sha256"),
+        (
+            lambda text: json.dumps({**json.loads(text), "tensors": "gone.safetensors"}),
+            "names gone.safetensors, which is missing",
+        ),
+    ],
+)
 def test_a_damaged_record_is_refused(run_dir, edit, message) -> None:
     record = run_dir / "checkpoint.json"
     record.write_text(edit(record.read_text()))

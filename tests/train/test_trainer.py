@@ -11,16 +11,26 @@ import pytest
 import torch
 
 from llm_workings.data import modular_addition
-from llm_workings.train import (InductionTask, ModularAdditionTask, TrainConfig, TrainConfigError, Trainer,
-                                TrainingDiverged, lr_at, parameter_groups, snapshot_steps)
+from llm_workings.train import (
+    InductionTask,
+    ModularAdditionTask,
+    TrainConfig,
+    TrainConfigError,
+    Trainer,
+    TrainingDiverged,
+    lr_at,
+    parameter_groups,
+    snapshot_steps,
+)
 from llm_workings.train.checkpoint import CheckpointError
 from llm_workings.transformer import Transformer, TransformerConfig
 from llm_workings.zoo import load_snapshot, snapshots
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = TransformerConfig(d_model=32, n_layers=2, n_heads=2, d_vocab=16, n_ctx=17, attn_only=True,
-                         positions="rotary", default_prepend_bos=False)
+TINY = TransformerConfig(
+    d_model=32, n_layers=2, n_heads=2, d_vocab=16, n_ctx=17, attn_only=True, positions="rotary", default_prepend_bos=False
+)
 
 
 def tiny_model(seed: int = 0) -> Transformer:
@@ -62,11 +72,17 @@ def test_snapshot_specs() -> None:
             snapshot_steps(bad, 100)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("steps", 0, "steps must be a positive integer"), ("lr", -1.0, "lr must be positive"),
-    ("warmup_steps", 99, "warmup_steps must be in"), ("schedule", "linear", "schedule must be"),
-    ("grad_clip", 0.0, "grad_clip must be positive"), ("snapshot_dtype", "int8", "snapshot_dtype"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("steps", 0, "steps must be a positive integer"),
+        ("lr", -1.0, "lr must be positive"),
+        ("warmup_steps", 99, "warmup_steps must be in"),
+        ("schedule", "linear", "schedule must be"),
+        ("grad_clip", 0.0, "grad_clip must be positive"),
+        ("snapshot_dtype", "int8", "snapshot_dtype"),
+    ],
+)
 def test_bad_settings_are_refused_up_front(field, value, message) -> None:
     with pytest.raises(TrainConfigError, match=message):
         TrainConfig(**{"steps": 10, field: value})
@@ -204,8 +220,7 @@ def test_a_nan_loss_stops_training_naming_the_step(tmp_path) -> None:
 
 def test_an_exploding_learning_rate_is_caught() -> None:
     with pytest.raises(TrainingDiverged, match="training diverged at step"):
-        Trainer(tiny_model(), tiny_task(), config(steps=40, lr=1e12, warmup_steps=0, grad_clip=None),
-                progress=False).train()
+        Trainer(tiny_model(), tiny_task(), config(steps=40, lr=1e12, warmup_steps=0, grad_clip=None), progress=False).train()
 
 
 # -- snapshots ------------------------------------------------------------------------------------

@@ -18,13 +18,24 @@ import torch
 import transformers
 
 VOCAB = 97  # >= the test tokenizer's vocabulary
-TINY = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, vocab_size=VOCAB,
-            max_position_embeddings=64, bos_token_id=1, eos_token_id=2)
+TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=64,
+    vocab_size=VOCAB,
+    max_position_embeddings=64,
+    bos_token_id=1,
+    eos_token_id=2,
+)
 
 # family -> (config class, model class, base config overrides)
 FAMILIES: dict[str, tuple[type, type, dict[str, Any]]] = {
-    "gpt2": (transformers.GPT2Config, transformers.GPT2LMHeadModel,
-             dict(n_embd=32, n_layer=3, n_head=4, n_positions=64, vocab_size=VOCAB, bos_token_id=1, eos_token_id=2)),
+    "gpt2": (
+        transformers.GPT2Config,
+        transformers.GPT2LMHeadModel,
+        dict(n_embd=32, n_layer=3, n_head=4, n_positions=64, vocab_size=VOCAB, bos_token_id=1, eos_token_id=2),
+    ),
     "neox": (transformers.GPTNeoXConfig, transformers.GPTNeoXForCausalLM, TINY),
     "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM, dict(TINY, num_key_value_heads=4)),
     "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM, dict(TINY, num_key_value_heads=2)),
@@ -87,8 +98,12 @@ def save_torch_bin(model: transformers.PreTrainedModel, path: Path, shards: int 
     return path
 
 
-SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the bird sang a song on the tree",
-             "my cat and the dog sat in the sun"]
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "the bird sang a song on the tree",
+    "my cat and the dog sat in the sun",
+]
 
 
 def tiny_tokenizer() -> transformers.PreTrainedTokenizerFast:
@@ -99,8 +114,7 @@ def tiny_tokenizer() -> transformers.PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
     tok.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=["<unk>", "<s>", "</s>"]))
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                                unk_token="<unk>")
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
 def save_with_tokenizer(model: transformers.PreTrainedModel, path: Path) -> Path:
@@ -134,6 +148,10 @@ def hf_reference(model: transformers.PreTrainedModel, toks: torch.Tensor) -> dic
     finally:
         for h in handles:
             h.remove()
-    return dict(logits=getattr(out, "logits", None), resid_post=outputs, embed=out.hidden_states[0],
-                final=out.last_hidden_state if hasattr(out, "last_hidden_state") else out.hidden_states[-1],
-                patterns=out.attentions)
+    return dict(
+        logits=getattr(out, "logits", None),
+        resid_post=outputs,
+        embed=out.hidden_states[0],
+        final=out.last_hidden_state if hasattr(out, "last_hidden_state") else out.hidden_states[-1],
+        patterns=out.attentions,
+    )

@@ -19,20 +19,53 @@ pytestmark = pytest.mark.slow
 
 TOL = 1e-4
 SHAPES = {
-    "gpt2-small": ("gpt2", dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024, vocab_size=50257,
-                                bos_token_id=50256, eos_token_id=50256)),
-    "pythia-70m": ("neox", dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=2048,
-                                vocab_size=50304, rotary_pct=0.25, use_parallel_residual=True,
-                                max_position_embeddings=2048, bos_token_id=0, eos_token_id=0)),
+    "gpt2-small": (
+        "gpt2",
+        dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024, vocab_size=50257, bos_token_id=50256, eos_token_id=50256),
+    ),
+    "pythia-70m": (
+        "neox",
+        dict(
+            hidden_size=512,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            intermediate_size=2048,
+            vocab_size=50304,
+            rotary_pct=0.25,
+            use_parallel_residual=True,
+            max_position_embeddings=2048,
+            bos_token_id=0,
+            eos_token_id=0,
+        ),
+    ),
     # Llama-3.2-1B at full width, head layout, vocabulary and rope settings, but 2 of its 16 layers:
     # all 16 in fp32 are 5 GB per copy and take ~2 minutes to initialise and convert on two cores,
     # while every layer has the same shapes, so two layers already check layer-to-layer handoff.
-    "llama-3.2-1b-width": ("llama", dict(
-        hidden_size=2048, num_hidden_layers=2, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
-        intermediate_size=8192, vocab_size=128256, tie_word_embeddings=True, max_position_embeddings=131072,
-        rms_norm_eps=1e-5, rope_theta=500000.0, bos_token_id=128000, eos_token_id=128001,
-        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                      "original_max_position_embeddings": 8192})),
+    "llama-3.2-1b-width": (
+        "llama",
+        dict(
+            hidden_size=2048,
+            num_hidden_layers=2,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            head_dim=64,
+            intermediate_size=8192,
+            vocab_size=128256,
+            tie_word_embeddings=True,
+            max_position_embeddings=131072,
+            rms_norm_eps=1e-5,
+            rope_theta=500000.0,
+            bos_token_id=128000,
+            eos_token_id=128001,
+            rope_scaling={
+                "rope_type": "llama3",
+                "factor": 32.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 8192,
+            },
+        ),
+    ),
 }
 
 
@@ -74,6 +107,13 @@ def test_greedy_generation_cached_equals_uncached_equals_hf(pair) -> None:
     uncached = ours.generate(toks, max_new_tokens=n, stop_at_eos=False, use_kv_cache=False)
     assert cached.shape == (1, 16 + n)
     assert torch.equal(cached, uncached)
-    ref = hf.generate(toks, attention_mask=torch.ones_like(toks), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                      pad_token_id=0, eos_token_id=None)
+    ref = hf.generate(
+        toks,
+        attention_mask=torch.ones_like(toks),
+        max_new_tokens=n,
+        min_new_tokens=n,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     assert torch.equal(cached, ref)

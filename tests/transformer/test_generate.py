@@ -39,8 +39,15 @@ def test_greedy_matches_hugging_face_with_and_without_kv_cache(family: str, over
     toks, n = tokens(2, 8, seed=1), 16
     cached = greedy(ours, toks, n)
     uncached = greedy(ours, toks, n, use_kv_cache=False)
-    ref = hf.generate(toks, attention_mask=torch.ones_like(toks), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                      pad_token_id=0, eos_token_id=None)
+    ref = hf.generate(
+        toks,
+        attention_mask=torch.ones_like(toks),
+        max_new_tokens=n,
+        min_new_tokens=n,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     assert cached.shape == (2, 8 + n)
     assert torch.equal(cached[:, :8], toks)
     assert torch.equal(cached, uncached)
@@ -62,7 +69,7 @@ def test_cached_logits_equal_full_sequence_logits(family: str, overrides: dict, 
     with torch.no_grad():
         steps = [ours(toks[:, :start], kv_cache=cache)]
         for i in range(start, total, chunk):
-            steps.append(ours(toks[:, i:i + chunk], kv_cache=cache))
+            steps.append(ours(toks[:, i : i + chunk], kv_cache=cache))
     assert cache.length == total
     assert max_diff(torch.cat(steps, dim=1), full) < TOL
 
@@ -74,7 +81,7 @@ def test_cached_explicit_attention_equals_full_sequence() -> None:
     full = ours(toks)
     cache, patterns = KVCache(ours.cfg.n_layers), []
     with ours.hooks([("blocks.1.attn.hook_pattern", lambda x, hook: patterns.append(x.clone()))]), torch.no_grad():
-        steps = [ours(toks[:, :6], kv_cache=cache)] + [ours(toks[:, i:i + 1], kv_cache=cache) for i in range(6, 20)]
+        steps = [ours(toks[:, :6], kv_cache=cache)] + [ours(toks[:, i : i + 1], kv_cache=cache) for i in range(6, 20)]
     assert max_diff(torch.cat(steps, dim=1), full) < TOL
     last = patterns[-1][0, :, 0]  # [head, key] for the query at position 19
     assert last.shape[-1] == 20 and last[:, :16].abs().max() == 0 and last[:, 16:].min() > 0
@@ -141,8 +148,12 @@ def test_sampled_tokens_come_from_the_allowed_set(llama: Transformer, k: int | N
 
 def test_generate_rejects_bad_sampling_settings(llama: Transformer) -> None:
     toks = tokens(1, 4)
-    for kw, field in ((dict(temperature=-1.0), "temperature"), (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
-                      (dict(top_k=0), "top_k")):
+    for kw, field in (
+        (dict(temperature=-1.0), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(top_k=0), "top_k"),
+    ):
         with pytest.raises(ValueError, match=field):
             llama.generate(toks, max_new_tokens=2, **kw)
 
@@ -154,8 +165,8 @@ def _stopped_at_eos(free: torch.Tensor, eos: int, start: int) -> torch.Tensor:
     for row in out:
         hits = (row[start:] == eos).nonzero()
         ends.append(start + int(hits[0, 0]) + 1 if len(hits) else row.shape[0])
-        row[ends[-1]:] = eos
-    return out[:, :max(ends)]
+        row[ends[-1] :] = eos
+    return out[:, : max(ends)]
 
 
 def test_stop_at_eos(llama: Transformer) -> None:
@@ -188,7 +199,7 @@ def test_the_tokenizers_eos_is_the_default(llama_dir: Path) -> None:
     first = free[0, n:].tolist().index(stop)
     model.tokenizer.eos_token = model.tokenizer.convert_ids_to_tokens(stop)  # now that word ends the text
     assert model.tokenizer.eos_token_id == stop
-    assert torch.equal(model.generate(toks, max_new_tokens=8), free[:, :n + first + 1])
+    assert torch.equal(model.generate(toks, max_new_tokens=8), free[:, : n + first + 1])
 
 
 def test_text_in_text_out(llama_dir: Path) -> None:
@@ -246,5 +257,5 @@ def test_crop_context_slides_the_window_past_n_ctx() -> None:
     assert out.shape == (1, 70)
     with torch.no_grad():
         for i in range(60, 70):
-            window = out[:, max(0, i - 64):i]
+            window = out[:, max(0, i - 64) : i]
             assert out[0, i] == ours(window)[0, -1].argmax()

@@ -9,10 +9,32 @@ import torch.nn.functional as F
 from llm_workings.transformer import Transformer, TransformerConfig
 
 GPT2_LIKE = dict(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=24)
-LLAMA_LIKE = dict(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_vocab=50, n_ctx=24, positions="rotary",
-                  norm="rmsnorm", act="silu", gated_mlp=True, bias_qkv=False, bias_attn_out=False, bias_mlp=False)
-NEOX_LIKE = dict(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=24, positions="rotary", rotary_pct=0.25,
-                 parallel_residual=True, act="gelu")
+LLAMA_LIKE = dict(
+    d_model=32,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=2,
+    d_vocab=50,
+    n_ctx=24,
+    positions="rotary",
+    norm="rmsnorm",
+    act="silu",
+    gated_mlp=True,
+    bias_qkv=False,
+    bias_attn_out=False,
+    bias_mlp=False,
+)
+NEOX_LIKE = dict(
+    d_model=32,
+    n_layers=2,
+    n_heads=4,
+    d_vocab=50,
+    n_ctx=24,
+    positions="rotary",
+    rotary_pct=0.25,
+    parallel_residual=True,
+    act="gelu",
+)
 ATTN_ONLY = dict(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=24, attn_only=True)
 MISTRAL_LIKE = dict(LLAMA_LIKE, sliding_window=5)
 CONFIGS = {"gpt2": GPT2_LIKE, "llama": LLAMA_LIKE, "neox": NEOX_LIKE, "attn-only": ATTN_ONLY, "mistral": MISTRAL_LIKE}
@@ -189,8 +211,9 @@ def test_loss_is_next_token_cross_entropy():
 def test_backward_hooks_cache_gradients_equal_to_autograd():
     model = build("gpt2")
     toks = tokens()
-    loss, cache = model.run_with_cache(toks, return_type="loss", incl_bwd=True,
-                                       names_filter=["blocks.1.hook_resid_mid", "blocks.0.attn.hook_pattern"])
+    loss, cache = model.run_with_cache(
+        toks, return_type="loss", incl_bwd=True, names_filter=["blocks.1.hook_resid_mid", "blocks.0.attn.hook_pattern"]
+    )
     assert cache["blocks.0.attn.hook_pattern_grad"].shape == cache["pattern", 0].shape
     captured = {}
 
@@ -289,10 +312,11 @@ def test_gradient_edits_downstream_are_seen_upstream():
     """resid_post of block 0 is resid_pre of block 1; zeroing the gradient at the latter must show
     in every gradient cached before it."""
     model = build("gpt2")
-    zero = (lambda g, h: torch.zeros_like(g))
+    zero = lambda g, h: torch.zeros_like(g)
     with model.hooks(bwd_hooks=[("blocks.1.hook_resid_pre", zero)]):
-        _, cache = model.run_with_cache(tokens(), return_type="both", incl_bwd=True,
-                                        names_filter=["blocks.0.hook_resid_post", "blocks.0.hook_resid_mid"])
+        _, cache = model.run_with_cache(
+            tokens(), return_type="both", incl_bwd=True, names_filter=["blocks.0.hook_resid_post", "blocks.0.hook_resid_mid"]
+        )
     assert cache["blocks.0.hook_resid_post_grad"].abs().max() == 0
     assert cache["blocks.0.hook_resid_mid_grad"].abs().max() == 0
 

@@ -36,6 +36,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory):
 
     def copy(family: str) -> Path:
         return Path(shutil.copytree(root / family, root / f"{family}-{next(counter)}"))
+
     return copy
 
 
@@ -63,8 +64,9 @@ def edit_weights(path: Path, drop: str | None = None, **replace: torch.Tensor) -
 
 # -- architecture and tensors ----------------------------------------------------------------------
 def test_unsupported_architecture_object_names_the_supported_ones() -> None:
-    bert = transformers.BertModel(transformers.BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                                          intermediate_size=32, vocab_size=50))
+    bert = transformers.BertModel(
+        transformers.BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=50)
+    )
     with pytest.raises(LoadError, match="'BertModel' is not supported") as err:
         Transformer.from_hf(bert)
     assert all(arch in str(err.value) for arch in SUPPORTED)
@@ -162,8 +164,9 @@ def test_directory_without_config(tmp_path: Path) -> None:
         Transformer.from_hf(tmp_path)
 
 
-@pytest.mark.parametrize("text, problem", [("{not json", "is not valid JSON"), ("[1, 2]", "should hold a JSON object")],
-                         ids=["invalid", "list"])
+@pytest.mark.parametrize(
+    "text, problem", [("{not json", "is not valid JSON"), ("[1, 2]", "should hold a JSON object")], ids=["invalid", "list"]
+)
 def test_bad_config_json(saved, text: str, problem: str) -> None:
     path = saved("llama")
     (path / "config.json").write_text(text)
@@ -230,22 +233,45 @@ def test_source_of_the_wrong_type() -> None:
 
 
 # -- config values we cannot run ---------------------------------------------------------------------
-@pytest.mark.parametrize("family, changes, message", [
-    ("gpt2", dict(scale_attn_by_inverse_layer_idx=True),
-     "scale_attn_by_inverse_layer_idx=True; only scale_attn_by_inverse_layer_idx=False"),
-    ("gpt2", dict(scale_attn_weights=False), "scale_attn_weights=False"),
-    ("gpt2", dict(activation_function="quick_gelu"), "activation 'quick_gelu' is not supported"),
-    ("llama", dict(hidden_act="quick_gelu"), "activation 'quick_gelu' is not supported"),
-    ("llama", dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0}),
-     "rope type 'yarn' is not supported"),
-    ("llama", dict(rope_parameters=None, rope_scaling={"type": "dynamic", "factor": 2.0}),
-     "rope type 'dynamic' is not supported"),
-    ("qwen2", dict(use_sliding_window=True), "use_sliding_window=True"),
-    ("llama", dict(hidden_size=None), "lacks the field 'hidden_size'"),
-    ("gpt2", dict(n_head=3), "d_model=32 is not divisible by n_heads=3"),
-    ("llama", dict(num_key_value_heads=3), "n_heads=4 must be a multiple of n_kv_heads=3"),
-], ids=["gpt2-inverse_layer_idx", "gpt2-unscaled", "gpt2-activation", "llama-activation", "llama-yarn",
-        "llama-dynamic", "qwen2-sliding", "llama-missing_field", "gpt2-heads", "llama-kv_heads"])
+@pytest.mark.parametrize(
+    "family, changes, message",
+    [
+        (
+            "gpt2",
+            dict(scale_attn_by_inverse_layer_idx=True),
+            "scale_attn_by_inverse_layer_idx=True; only scale_attn_by_inverse_layer_idx=False",
+        ),
+        ("gpt2", dict(scale_attn_weights=False), "scale_attn_weights=False"),
+        ("gpt2", dict(activation_function="quick_gelu"), "activation 'quick_gelu' is not supported"),
+        ("llama", dict(hidden_act="quick_gelu"), "activation 'quick_gelu' is not supported"),
+        (
+            "llama",
+            dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0}),
+            "rope type 'yarn' is not supported",
+        ),
+        (
+            "llama",
+            dict(rope_parameters=None, rope_scaling={"type": "dynamic", "factor": 2.0}),
+            "rope type 'dynamic' is not supported",
+        ),
+        ("qwen2", dict(use_sliding_window=True), "use_sliding_window=True"),
+        ("llama", dict(hidden_size=None), "lacks the field 'hidden_size'"),
+        ("gpt2", dict(n_head=3), "d_model=32 is not divisible by n_heads=3"),
+        ("llama", dict(num_key_value_heads=3), "n_heads=4 must be a multiple of n_kv_heads=3"),
+    ],
+    ids=[
+        "gpt2-inverse_layer_idx",
+        "gpt2-unscaled",
+        "gpt2-activation",
+        "llama-activation",
+        "llama-yarn",
+        "llama-dynamic",
+        "qwen2-sliding",
+        "llama-missing_field",
+        "gpt2-heads",
+        "llama-kv_heads",
+    ],
+)
 def test_unsupported_config_values(saved, family: str, changes: dict, message: str) -> None:
     path = edit_config(saved(family), **changes)
     with pytest.raises(LoadError, match=message.replace("(", r"\(")):
@@ -258,8 +284,10 @@ def test_incomplete_llama3_rope_scaling_is_refused_at_load(saved) -> None:
         Transformer.from_hf(path)
 
 
-@pytest.mark.parametrize("family, key, expected", [
-    ("gpt2", "activation_function", "gelu_tanh"), ("llama", "hidden_act", "silu"), ("qwen2", "hidden_act", "silu")])
+@pytest.mark.parametrize(
+    "family, key, expected",
+    [("gpt2", "activation_function", "gelu_tanh"), ("llama", "hidden_act", "silu"), ("qwen2", "hidden_act", "silu")],
+)
 def test_omitted_config_keys_take_the_defaults_transformers_uses(saved, family: str, key: str, expected: str) -> None:
     assert Transformer.from_hf(edit_config(saved(family), **{key: None})).cfg.act == expected
 
@@ -267,8 +295,15 @@ def test_omitted_config_keys_take_the_defaults_transformers_uses(saved, family: 
 def test_omitted_mistral_window_is_transformers_default() -> None:
     from llm_workings.transformer.families import llama_config
 
-    config = dict(model_type="mistral", hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                  vocab_size=97, max_position_embeddings=64)
+    config = dict(
+        model_type="mistral",
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        vocab_size=97,
+        max_position_embeddings=64,
+    )
     assert llama_config(config).sliding_window == 4096
     assert llama_config(dict(config, sliding_window=None)).sliding_window is None
 
@@ -285,16 +320,20 @@ def gpt2() -> Transformer:
     return Transformer.from_hf(build_hf("gpt2"))
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (torch.tensor([[0, 97]]), ValueError, r"token ids must lie in \[0, 97\); got 0\.\.97"),
-    (torch.tensor([[-1, 5]]), ValueError, r"token ids must lie in \[0, 97\); got -1\.\.5"),
-    (torch.zeros(1, 4), TypeError, "integer tensor .* of torch.float32"),
-    (torch.zeros(1, 4, dtype=torch.bool), TypeError, "of torch.bool"),
-    (torch.zeros(1, 2, 3, dtype=torch.long), ValueError, r"shape \[batch, pos\], got \[1, 2, 3\]"),
-    (torch.tensor(3), ValueError, r"shape \[batch, pos\], got \[\]"),
-    (3, TypeError, "got int"),
-    ("text", ValueError, "this model has no tokenizer"),
-], ids=["too_big", "negative", "float", "bool", "3d", "scalar", "int", "text_without_tokenizer"])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (torch.tensor([[0, 97]]), ValueError, r"token ids must lie in \[0, 97\); got 0\.\.97"),
+        (torch.tensor([[-1, 5]]), ValueError, r"token ids must lie in \[0, 97\); got -1\.\.5"),
+        (torch.zeros(1, 4), TypeError, "integer tensor .* of torch.float32"),
+        (torch.zeros(1, 4, dtype=torch.bool), TypeError, "of torch.bool"),
+        (torch.zeros(1, 2, 3, dtype=torch.long), ValueError, r"shape \[batch, pos\], got \[1, 2, 3\]"),
+        (torch.tensor(3), ValueError, r"shape \[batch, pos\], got \[\]"),
+        (3, TypeError, "got int"),
+        ("text", ValueError, "this model has no tokenizer"),
+    ],
+    ids=["too_big", "negative", "float", "bool", "3d", "scalar", "int", "text_without_tokenizer"],
+)
 def test_bad_tokens(gpt2: Transformer, bad, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         gpt2(bad)
@@ -315,8 +354,10 @@ def test_tokenizer_from_the_checkpoint_directory(llama_dir: Path) -> None:
     assert toks.shape == (1, 7) and toks[0, 0] == bos and bos not in toks[0, 1:].tolist()
     assert model.to_str_tokens("the cat sat") == ["<s>", "the", "cat", "sat"]
     assert model.to_string(toks[0, 1:]) == "the cat sat on the mat"
-    assert model.to_string(model.to_tokens(["a dog ran", "the bird sang a song"], prepend_bos=False)) == \
-        ["a dog ran </s> </s>", "the bird sang a song"]  # right-padded with EOS, the tokenizer having no pad token
+    assert model.to_string(model.to_tokens(["a dog ran", "the bird sang a song"], prepend_bos=False)) == [
+        "a dog ran </s> </s>",
+        "the bird sang a song",
+    ]  # right-padded with EOS, the tokenizer having no pad token
     assert model.to_tokens("the cat", prepend_bos=False).tolist() == [toks[0, 1:3].tolist()]
     assert model.to_single_token("cat") == toks[0, 2]
     with pytest.raises(ValueError, match="is 2 tokens, not one"):
@@ -336,9 +377,16 @@ def test_explicit_tokenizer_wins(llama_dir: Path) -> None:
     assert Transformer.from_hf(llama_dir, tokenizer=marker).tokenizer is marker
 
 
-@pytest.mark.parametrize("dtype, alias, tol", [(torch.bfloat16, "bfloat16", 0.15), (torch.float16, "float16", 0.02),
-                                               (torch.bfloat16, "bf16", 0.15), (torch.float16, "fp16", 0.02)],
-                         ids=["bfloat16", "float16", "bf16", "fp16"])
+@pytest.mark.parametrize(
+    "dtype, alias, tol",
+    [
+        (torch.bfloat16, "bfloat16", 0.15),
+        (torch.float16, "float16", 0.02),
+        (torch.bfloat16, "bf16", 0.15),
+        (torch.float16, "fp16", 0.02),
+    ],
+    ids=["bfloat16", "float16", "bf16", "fp16"],
+)
 def test_reduced_precision(dtype: torch.dtype, alias: str, tol: float, tmp_path: Path) -> None:
     hf = build_hf("llama", num_key_value_heads=2)
     hf.save_pretrained(tmp_path)

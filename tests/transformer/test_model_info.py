@@ -29,8 +29,15 @@ def run_in_process(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def llama_dir(tmp_path_factory):
-    config = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-                                      intermediate_size=96, vocab_size=300, max_position_embeddings=128)
+    config = transformers.LlamaConfig(
+        num_hidden_layers=2,
+        hidden_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=96,
+        vocab_size=300,
+        max_position_embeddings=128,
+    )
     path = tmp_path_factory.mktemp("llama")
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(path)

@@ -22,8 +22,13 @@ from llm_workings.transformer import Transformer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TOL = 1e-4
-LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-          "original_max_position_embeddings": 16}  # wavelengths 6.3 (blended band), 167+ (slowed): both branches run
+LLAMA3 = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 16,
+}  # wavelengths 6.3 (blended band), 167+ (slowed): both branches run
 
 VARIANTS = [
     pytest.param("gpt2", {}, id="gpt2-gelu_new-tied"),
@@ -34,8 +39,9 @@ VARIANTS = [
     pytest.param("neox", dict(use_parallel_residual=True, rotary_pct=0.25), id="neox-parallel-rot0.25"),
     pytest.param("neox", dict(use_parallel_residual=False, rotary_pct=0.25), id="neox-sequential-rot0.25"),
     pytest.param("neox", dict(use_parallel_residual=True, rotary_pct=1.0), id="neox-parallel-rot1.0"),
-    pytest.param("neox", dict(use_parallel_residual=False, rotary_pct=1.0, rotary_emb_base=100.0),
-                 id="neox-sequential-rot1.0-base100"),
+    pytest.param(
+        "neox", dict(use_parallel_residual=False, rotary_pct=1.0, rotary_emb_base=100.0), id="neox-sequential-rot1.0-base100"
+    ),
     pytest.param("neox", dict(attention_bias=False), id="neox-no_attention_bias"),
     pytest.param("neox", dict(tie_word_embeddings=True, hidden_act="gelu_new"), id="neox-tied-gelu_new"),
     pytest.param("llama", {}, id="llama-mha"),
@@ -126,14 +132,25 @@ def _sharded_torch_bin(hf, path):
     return save_torch_bin(hf, path, shards=3)
 
 
-LAYOUTS = {"safetensors": _safetensors, "sharded_safetensors": _sharded_safetensors, "torch_bin": _torch_bin,
-           "sharded_torch_bin": _sharded_torch_bin}
+LAYOUTS = {
+    "safetensors": _safetensors,
+    "sharded_safetensors": _sharded_safetensors,
+    "torch_bin": _torch_bin,
+    "sharded_torch_bin": _sharded_torch_bin,
+}
 ON_DISK = [
-    ("gpt2", {}, "safetensors"), ("gpt2", {}, "torch_bin"), ("gpt2", dict(tie_word_embeddings=False), "sharded_torch_bin"),
-    ("neox", {}, "safetensors"), ("neox", {}, "torch_bin"), ("neox", {}, "sharded_safetensors"),
-    ("llama", dict(num_key_value_heads=2, rope_scaling=LLAMA3), "safetensors"), ("llama", {}, "torch_bin"),
+    ("gpt2", {}, "safetensors"),
+    ("gpt2", {}, "torch_bin"),
+    ("gpt2", dict(tie_word_embeddings=False), "sharded_torch_bin"),
+    ("neox", {}, "safetensors"),
+    ("neox", {}, "torch_bin"),
+    ("neox", {}, "sharded_safetensors"),
+    ("llama", dict(num_key_value_heads=2, rope_scaling=LLAMA3), "safetensors"),
+    ("llama", {}, "torch_bin"),
     ("llama", dict(tie_word_embeddings=True), "sharded_safetensors"),
-    ("mistral", dict(sliding_window=4), "safetensors"), ("qwen2", {}, "safetensors"), ("qwen2", {}, "torch_bin"),
+    ("mistral", dict(sliding_window=4), "safetensors"),
+    ("qwen2", {}, "safetensors"),
+    ("qwen2", {}, "torch_bin"),
 ]
 
 
@@ -176,12 +193,15 @@ def _legacy_config(path: Path) -> None:
     (path / "config.json").write_text(json.dumps(c))
 
 
-@pytest.mark.parametrize("family, overrides", [
-    pytest.param("neox", dict(rotary_pct=0.5, rotary_emb_base=500.0), id="pythia-rotary_pct-rotary_emb_base"),
-    pytest.param("llama", dict(rope_scaling=LLAMA3, rope_theta=500000.0), id="llama3-rope_scaling"),
-    pytest.param("llama", dict(rope_scaling={"rope_type": "linear", "factor": 4.0}), id="llama2-linear-type"),
-    pytest.param("qwen2", dict(rope_theta=1000.0), id="qwen2-rope_theta"),
-])
+@pytest.mark.parametrize(
+    "family, overrides",
+    [
+        pytest.param("neox", dict(rotary_pct=0.5, rotary_emb_base=500.0), id="pythia-rotary_pct-rotary_emb_base"),
+        pytest.param("llama", dict(rope_scaling=LLAMA3, rope_theta=500000.0), id="llama3-rope_scaling"),
+        pytest.param("llama", dict(rope_scaling={"rope_type": "linear", "factor": 4.0}), id="llama2-linear-type"),
+        pytest.param("qwen2", dict(rope_theta=1000.0), id="qwen2-rope_theta"),
+    ],
+)
 def test_transformers_4_config_layout(family: str, overrides: dict, tmp_path: Path) -> None:
     hf = make(family, overrides)
     path = save_safetensors(hf, tmp_path)

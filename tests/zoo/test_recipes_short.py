@@ -37,8 +37,17 @@ def test_modular_addition_memorises_before_it_generalises() -> None:
     """A smaller cousin of modadd-113 (p = 59, 40% of pairs, d_model 64, constant lr, as a 500-step cosine
     would decay before it groks): train accuracy reaches 100% while test accuracy is still low, and test
     accuracy gets there later."""
-    evals = train("modadd-113", steps="500", eval_every="25", p="59", d_vocab="60", train_fraction="0.4",
-                  d_model="64", d_mlp="256", schedule="constant").evals
+    evals = train(
+        "modadd-113",
+        steps="500",
+        eval_every="25",
+        p="59",
+        d_vocab="60",
+        train_fraction="0.4",
+        d_model="64",
+        d_mlp="256",
+        schedule="constant",
+    ).evals
     memorised = next(e for e in evals if e["train_accuracy"] == 1.0)
     generalised = next(e for e in evals if e["test_accuracy"] >= 0.99)
     assert memorised["step"] < generalised["step"] - 100

@@ -43,13 +43,18 @@ class Component(NamedTuple):
 
     @property
     def hook(self) -> str:
-        return {"head": f"blocks.{self.layer}.attn.hook_z", "neuron": f"blocks.{self.layer}.mlp.hook_post",
-                "attn": f"blocks.{self.layer}.hook_attn_out", "mlp": f"blocks.{self.layer}.hook_mlp_out"}[self.kind]
+        return {
+            "head": f"blocks.{self.layer}.attn.hook_z",
+            "neuron": f"blocks.{self.layer}.mlp.hook_post",
+            "attn": f"blocks.{self.layer}.hook_attn_out",
+            "mlp": f"blocks.{self.layer}.hook_mlp_out",
+        }[self.kind]
 
     @property
     def label(self) -> str:
         return {"head": f"L{self.layer}H{self.index}", "neuron": f"L{self.layer}N{self.index}"}.get(
-            self.kind, f"L{self.layer} {self.kind}")
+            self.kind, f"L{self.layer} {self.kind}"
+        )
 
 
 Target = str | tuple | Component
@@ -61,14 +66,22 @@ def component(model: Any, target: Target) -> Component:
     if isinstance(target, str):
         match = _LABEL.match(target.strip())
         if match is None:
-            raise ValueError(f"cannot read the component {target!r}; expected 'L{{layer}}H{{head}}', 'L{{layer}}N{{neuron}}', "
-                             "'L{layer} attn' or 'L{layer} mlp'")
+            raise ValueError(
+                f"cannot read the component {target!r}; expected 'L{{layer}}H{{head}}', 'L{{layer}}N{{neuron}}', "
+                "'L{layer} attn' or 'L{layer} mlp'"
+            )
         layer, head, neuron, whole = match.groups()
-        target = (("head", int(layer), int(head)) if head is not None else ("neuron", int(layer), int(neuron))
-                  if neuron is not None else (whole, int(layer)))
+        target = (
+            ("head", int(layer), int(head))
+            if head is not None
+            else ("neuron", int(layer), int(neuron))
+            if neuron is not None
+            else (whole, int(layer))
+        )
     if not isinstance(target, tuple) or not 2 <= len(target) <= 3 or target[0] not in KINDS:
-        raise ValueError(f"a component is a label or a tuple (kind, layer[, index]) with kind head, neuron, attn or mlp; "
-                         f"got {target!r}")
+        raise ValueError(
+            f"a component is a label or a tuple (kind, layer[, index]) with kind head, neuron, attn or mlp; got {target!r}"
+        )
     comp = Component(*target)
     cfg = model.cfg
     if not 0 <= comp.layer < cfg.n_layers:
@@ -77,16 +90,25 @@ def component(model: Any, target: Target) -> Component:
         raise ValueError(f"{comp.label}: this model is attention-only and has no MLPs")
     size = {"head": cfg.n_heads, "neuron": cfg.d_mlp}.get(comp.kind)
     if size is not None and (comp.index is None or not 0 <= comp.index < size):
-        raise ValueError(f"{comp.label}: {comp.kind} {comp.index} is out of range; layer {comp.layer} has "
-                         f"{comp.kind}s 0..{size - 1}")
+        raise ValueError(
+            f"{comp.label}: {comp.kind} {comp.index} is out of range; layer {comp.layer} has {comp.kind}s 0..{size - 1}"
+        )
     return comp
 
 
 class _Sources:
     """What each ablated activation is replaced with, computed once from the reference tokens."""
 
-    def __init__(self, model: Any, tokens: torch.Tensor, method: str, reference: torch.Tensor | None,
-                 hooks: set[str], seed: int, per_position: bool) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokens: torch.Tensor,
+        method: str,
+        reference: torch.Tensor | None,
+        hooks: set[str],
+        seed: int,
+        per_position: bool,
+    ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
         self.method, self.values = method, {}
@@ -95,8 +117,10 @@ class _Sources:
         same = reference is None
         reference = tokens if same else model.check_tokens(reference)
         if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
-            raise ValueError(f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
-                             f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}")
+            raise ValueError(
+                f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
+                f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}"
+            )
         _, cache = model.run_with_cache(reference, names_filter=lambda name: name in hooks)
         if method == "mean":
             self.values = {name: act.mean(0) if per_position else act.mean((0, 1)) for name, act in cache.items()}
@@ -141,6 +165,7 @@ def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[t
             for r, comp in edits:
                 _edit(copies[r], comp, sources.replacement(comp))
             return x
+
         return hook
 
     return [(name, make(edits)) for name, edits in by_hook.items()]
@@ -153,9 +178,16 @@ def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
 
 
 @torch.no_grad()
-def ablate(model: Any, tokens: torch.Tensor, targets: Target | Sequence[Target], method: str = "zero",
-           metric: Metric | None = None, reference: torch.Tensor | None = None, seed: int = 0,
-           per_position: bool = False) -> float:
+def ablate(
+    model: Any,
+    tokens: torch.Tensor,
+    targets: Target | Sequence[Target],
+    method: str = "zero",
+    metric: Metric | None = None,
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    per_position: bool = False,
+) -> float:
     """The metric (default: next-token loss on `tokens`) with `targets` ablated together, in one
     ordinary forward pass from the tokens."""
     tokens = model.check_tokens(tokens)
@@ -189,8 +221,16 @@ class AblationResult(Result):
         title = f"{self.method.capitalize()} ablation: change in {self.metric_name} (baseline {self.baseline:.3g})"
         if self.cols is not None:
             ylabel, xlabel = self.dims or ("", "")
-            heatmap(ax, self.change, xlabels=self.cols, ylabels=self.rows, title=title, xlabel=xlabel, ylabel=ylabel,
-                    colorbar_label=f"change in {self.metric_name}")
+            heatmap(
+                ax,
+                self.change,
+                xlabels=self.cols,
+                ylabels=self.rows,
+                title=title,
+                xlabel=xlabel,
+                ylabel=ylabel,
+                colorbar_label=f"change in {self.metric_name}",
+            )
             return
         change = self.change.tolist()
         ax.bar(range(len(change)), change, color=["tab:red" if v >= 0 else "tab:blue" for v in change], width=1.0)
@@ -203,8 +243,17 @@ class AblationResult(Result):
 
 
 @torch.no_grad()
-def _sweep(model: Any, tokens: torch.Tensor, comps: list[Component], method: str, metric: Metric | None,
-           reference: torch.Tensor | None, seed: int, per_position: bool, batch_size: int) -> tuple[float, torch.Tensor]:
+def _sweep(
+    model: Any,
+    tokens: torch.Tensor,
+    comps: list[Component],
+    method: str,
+    metric: Metric | None,
+    reference: torch.Tensor | None,
+    seed: int,
+    per_position: bool,
+    batch_size: int,
+) -> tuple[float, torch.Tensor]:
     """The baseline metric and the metric with each component ablated alone, `[len(comps)]`."""
     tokens = model.check_tokens(tokens)
     batch = tokens.shape[0]
@@ -224,7 +273,7 @@ def _sweep(model: Any, tokens: torch.Tensor, comps: list[Component], method: str
         todo = [i for i, c in enumerate(comps) if c.layer == layer]
         resid = cache["resid_pre", layer]
         for start in range(0, len(todo), runs_per_pass):
-            chunk = todo[start:start + runs_per_pass]
+            chunk = todo[start : start + runs_per_pass]
             stacked = resid.repeat(len(chunk), 1, 1)  # [runs * batch, pos, d_model]
             with model.hooks(_hooks([[comps[i]] for i in chunk], batch, sources)):
                 logits = model(stacked, start_at_layer=layer)
@@ -240,35 +289,65 @@ def _metric_name(metric: Metric | None) -> str:
     return getattr(metric, "__name__", type(metric).__name__)
 
 
-def ablate_heads(model: Any, tokens: torch.Tensor, method: str = "zero", metric: Metric | None = None,
-                 reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
-                 batch_size: int = 256) -> AblationResult:
+def ablate_heads(
+    model: Any,
+    tokens: torch.Tensor,
+    method: str = "zero",
+    metric: Metric | None = None,
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    per_position: bool = False,
+    batch_size: int = 256,
+) -> AblationResult:
     """Ablate every head on its own: values and change `[layer, head]`. `batch_size` caps the rows
     (runs x prompts) of one forward pass."""
     cfg = model.cfg
     comps = [Component("head", layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
     baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
     values = values.view(cfg.n_layers, cfg.n_heads)
-    return AblationResult(method, baseline, values, values - baseline, [c.label for c in comps],
-                          [f"L{layer}" for layer in range(cfg.n_layers)], [f"H{h}" for h in range(cfg.n_heads)],
-                          ["layer", "head"], _metric_name(metric))
+    return AblationResult(
+        method,
+        baseline,
+        values,
+        values - baseline,
+        [c.label for c in comps],
+        [f"L{layer}" for layer in range(cfg.n_layers)],
+        [f"H{h}" for h in range(cfg.n_heads)],
+        ["layer", "head"],
+        _metric_name(metric),
+    )
 
 
-def ablate_neurons(model: Any, tokens: torch.Tensor, layer: int, method: str = "zero", metric: Metric | None = None,
-                   reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
-                   batch_size: int = 256, neurons: Sequence[int] | None = None) -> AblationResult:
+def ablate_neurons(
+    model: Any,
+    tokens: torch.Tensor,
+    layer: int,
+    method: str = "zero",
+    metric: Metric | None = None,
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    per_position: bool = False,
+    batch_size: int = 256,
+    neurons: Sequence[int] | None = None,
+) -> AblationResult:
     """Ablate each MLP neuron of `layer` (all, or those listed in `neurons`) on its own: `[neuron]`."""
     neurons = range(model.cfg.d_mlp) if neurons is None else neurons
     comps = [component(model, ("neuron", layer, int(n))) for n in neurons]
     baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
     labels = [c.label for c in comps]
-    return AblationResult(method, baseline, values, values - baseline, labels, labels, None, ["neuron"],
-                          _metric_name(metric))
+    return AblationResult(method, baseline, values, values - baseline, labels, labels, None, ["neuron"], _metric_name(metric))
 
 
-def ablate_layers(model: Any, tokens: torch.Tensor, method: str = "zero", metric: Metric | None = None,
-                  reference: torch.Tensor | None = None, seed: int = 0, per_position: bool = False,
-                  batch_size: int = 256) -> AblationResult:
+def ablate_layers(
+    model: Any,
+    tokens: torch.Tensor,
+    method: str = "zero",
+    metric: Metric | None = None,
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    per_position: bool = False,
+    batch_size: int = 256,
+) -> AblationResult:
     """Ablate each layer's whole attention output, and MLP output, on its own: `[layer, (attn, mlp)]`
     (`[layer, (attn,)]` for attention-only models)."""
     cfg = model.cfg
@@ -276,5 +355,14 @@ def ablate_layers(model: Any, tokens: torch.Tensor, method: str = "zero", metric
     comps = [Component(kind, layer) for layer in range(cfg.n_layers) for kind in kinds]
     baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
     values = values.view(cfg.n_layers, len(kinds))
-    return AblationResult(method, baseline, values, values - baseline, [c.label for c in comps],
-                          [f"L{layer}" for layer in range(cfg.n_layers)], kinds, ["layer", "output"], _metric_name(metric))
+    return AblationResult(
+        method,
+        baseline,
+        values,
+        values - baseline,
+        [c.label for c in comps],
+        [f"L{layer}" for layer in range(cfg.n_layers)],
+        kinds,
+        ["layer", "output"],
+        _metric_name(metric),
+    )

@@ -48,13 +48,20 @@ class LogitAttribution(Result):
         return self.mean[index].view(self.n_layers, self.n_heads)
 
     def draw(self, fig: Any, style: str = "bars", top: int = 20) -> None:
-        """"bars": the `top` components by mean magnitude; "heads": a layer x head heatmap."""
+        """ "bars": the `top` components by mean magnitude; "heads": a layer x head heatmap."""
         what = "logit difference" if self.answers.ndim == 2 else "answer logit"
         ax = fig.add_subplot(1, 1, 1)
         if style == "heads":
-            heatmap(ax, self.head_values(), xlabels=[f"H{h}" for h in range(self.n_heads)],
-                    ylabels=[f"L{l}" for l in range(self.n_layers)], title=f"Direct contribution of each head to the {what}",
-                    xlabel="head", ylabel="layer", colorbar_label=what)
+            heatmap(
+                ax,
+                self.head_values(),
+                xlabels=[f"H{h}" for h in range(self.n_heads)],
+                ylabels=[f"L{l}" for l in range(self.n_layers)],
+                title=f"Direct contribution of each head to the {what}",
+                xlabel="head",
+                ylabel="layer",
+                colorbar_label=what,
+            )
             return
         if style != "bars":
             raise ValueError(f"style is 'bars' or 'heads', got {style!r}")
@@ -82,8 +89,9 @@ def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Po
     batch, n_pos = tokens.shape
     answers = torch.as_tensor(answers)
     if answers.is_floating_point() or answers.shape not in ((batch,), (batch, 2)):
-        raise ValueError(f"answers must be token ids [batch={batch}, 2] (correct, wrong) or [batch]; got "
-                         f"{answers.dtype} {list(answers.shape)}")
+        raise ValueError(
+            f"answers must be token ids [batch={batch}, 2] (correct, wrong) or [batch]; got {answers.dtype} {list(answers.shape)}"
+        )
     if ((answers < 0) | (answers >= model.cfg.d_vocab)).any():
         raise ValueError(f"answer ids must lie in [0, {model.cfg.d_vocab})")
     if isinstance(position, int):
@@ -97,8 +105,9 @@ def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Po
 
 
 @torch.no_grad()
-def direct_logit_attribution(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1,
-                             neurons: bool = False) -> LogitAttribution:
+def direct_logit_attribution(
+    model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1, neurons: bool = False
+) -> LogitAttribution:
     """Split the logit difference `answers[:, 0] - answers[:, 1]` at `position` (or the logit of a
     single answer, answers `[batch]`) into each component's direct contribution. Components:
     "embed", "pos_embed" (learned positions), every head "L{l}H{h}", "L{l} attn bias" (with b_O),
@@ -157,10 +166,22 @@ def direct_logit_attribution(model: Any, tokens: torch.Tensor, answers: torch.Te
     values = torch.stack(values)  # [component, batch]
     neuron_values = None
     if neurons:  # neuron n writes post[n] * W_out[n]: project the rows of W_out once, not per prompt
-        neuron_values = torch.stack([
-            at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ direction.T).T / scale[:, None]
-            for layer, block in enumerate(model.blocks)])  # [layer, batch, d_mlp]
-    total = logit_diff(logits, answers, position if isinstance(position, int) else position.to(logits.device),
-                       per_prompt=True).float()
-    return LogitAttribution(labels=labels, values=values, mean=values.mean(1), total=total, answers=answers,
-                            n_layers=cfg.n_layers, n_heads=cfg.n_heads, neuron_values=neuron_values)
+        neuron_values = torch.stack(
+            [
+                at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ direction.T).T / scale[:, None]
+                for layer, block in enumerate(model.blocks)
+            ]
+        )  # [layer, batch, d_mlp]
+    total = logit_diff(
+        logits, answers, position if isinstance(position, int) else position.to(logits.device), per_prompt=True
+    ).float()
+    return LogitAttribution(
+        labels=labels,
+        values=values,
+        mean=values.mean(1),
+        total=total,
+        answers=answers,
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        neuron_values=neuron_values,
+    )

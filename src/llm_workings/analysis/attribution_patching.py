@@ -49,9 +49,16 @@ def _run_with_grads(model: Transformer, tokens: torch.Tensor, names: list[str], 
     return float(value.detach()), logits.detach(), activations, gradients
 
 
-def attribution_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-                      activation: str = "resid_pre", indexed: tuple[str, ...] = ("pos",), layers: Any = None,
-                      direction: Direction = "denoise") -> PatchingResult:
+def attribution_patch(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupted: torch.Tensor,
+    metric: Metric,
+    activation: str = "resid_pre",
+    indexed: tuple[str, ...] = ("pos",),
+    layers: Any = None,
+    direction: Direction = "denoise",
+) -> PatchingResult:
     """The linear estimate of `activation_patch` with the same arguments: the same axes, and values that
     are the base run's metric plus each cell's estimated change."""
     check_activation(model, activation, tuple(AXES))
@@ -78,8 +85,9 @@ def attribution_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.
     clean_value, corrupted_value = (other, base_value) if direction == "denoise" else (base_value, other)
     labels = {"layer": [str(layer) for layer in layers]}
     labels.update({axis: token_labels(model, clean) for axis in ("pos", "dest_pos") if axis in indexed})
-    return PatchingResult(f"{activation} (attribution)", ["layer", *indexed], torch.stack(values), clean_value,
-                          corrupted_value, direction, labels)
+    return PatchingResult(
+        f"{activation} (attribution)", ["layer", *indexed], torch.stack(values), clean_value, corrupted_value, direction, labels
+    )
 
 
 @dataclass
@@ -109,10 +117,18 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("nan") if denominator == 0 else float((a @ b).item() / denominator)
 
 
-def compare(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-            activation: str = "resid_pre", indexed: tuple[str, ...] = ("pos",), **kwargs: Any) -> AttributionCheck:
+def compare(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupted: torch.Tensor,
+    metric: Metric,
+    activation: str = "resid_pre",
+    indexed: tuple[str, ...] = ("pos",),
+    **kwargs: Any,
+) -> AttributionCheck:
     """Run attribution patching and the true sweep on the same cells; report how well they agree."""
-    estimate = attribution_patch(model, clean, corrupted, metric, activation, indexed,
-                                 **{k: v for k, v in kwargs.items() if k in ("layers", "direction")})
+    estimate = attribution_patch(
+        model, clean, corrupted, metric, activation, indexed, **{k: v for k, v in kwargs.items() if k in ("layers", "direction")}
+    )
     actual = activation_patch(model, clean, corrupted, metric, activation, indexed, **kwargs)
     return AttributionCheck(estimate, actual, pearson(estimate.values, actual.values))

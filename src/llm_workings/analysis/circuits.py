@@ -98,8 +98,10 @@ class FactoredMatrix:
         index = index if isinstance(index, tuple) else (index,)
         n_leading = self.ndim - 2
         if any(i is Ellipsis for i in index) or len(index) > self.ndim:
-            raise ValueError(f"index {index} does not fit a FactoredMatrix of shape {list(self.shape)} "
-                             "(index leading dims, then at most rows and columns; no ...)")
+            raise ValueError(
+                f"index {index} does not fit a FactoredMatrix of shape {list(self.shape)} "
+                "(index leading dims, then at most rows and columns; no ...)"
+            )
         as_slice = [slice(i, i + 1 or None) if isinstance(i, int) else i for i in index[n_leading:]]
         leading = index[:n_leading]
         rows = (*leading, *([as_slice[0]] if as_slice else []))
@@ -235,10 +237,17 @@ class CompositionScores(Result):
     def draw(self, fig: Any) -> None:
         n = len(self.head_labels)
         ax = fig.add_subplot()
-        heatmap(ax, self.scores.reshape(n, n), self.head_labels, self.head_labels, centered=False,
-                title=f"{self.composition}-composition (random baseline {self.baseline:.3f} ± {self.baseline_std:.3f})",
-                xlabel=f"later head (its {self.composition} input)", ylabel="earlier head (its output)",
-                colorbar_label="composition score")
+        heatmap(
+            ax,
+            self.scores.reshape(n, n),
+            self.head_labels,
+            self.head_labels,
+            centered=False,
+            title=f"{self.composition}-composition (random baseline {self.baseline:.3f} ± {self.baseline_std:.3f})",
+            xlabel=f"later head (its {self.composition} input)",
+            ylabel="earlier head (its output)",
+            colorbar_label="composition score",
+        )
 
 
 def composition_scores(model: Any, kind: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
@@ -262,8 +271,9 @@ def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 
     shapes, each factor i.i.d. Gaussian: the level a score must clear to stand out. One baseline
     serves Q, K and V: the transpose of a Gaussian factor pair is distributed the same way.
     `model_or_shape` is a model or a (d_model, d_head) pair."""
-    d_model, d_head = (model_or_shape if isinstance(model_or_shape, tuple)
-                       else (model_or_shape.cfg.d_model, model_or_shape.cfg.d_head))
+    d_model, d_head = (
+        model_or_shape if isinstance(model_or_shape, tuple) else (model_or_shape.cfg.d_model, model_or_shape.cfg.d_head)
+    )
     if n_samples < 2:
         raise ValueError(f"a baseline needs n_samples >= 2; got {n_samples}")
     gen = torch.Generator().manual_seed(seed)
@@ -272,6 +282,10 @@ def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 
         return FactoredMatrix(torch.randn(n, d_model, d_head, generator=gen), torch.randn(n, d_head, d_model, generator=gen))
 
     chunk = 16  # bounds memory on wide models
-    scores = torch.cat([composition_score(random_matrices(min(chunk, n_samples - i)), random_matrices(min(chunk, n_samples - i)))
-                        for i in range(0, n_samples, chunk)])
+    scores = torch.cat(
+        [
+            composition_score(random_matrices(min(chunk, n_samples - i)), random_matrices(min(chunk, n_samples - i)))
+            for i in range(0, n_samples, chunk)
+        ]
+    )
     return float(scores.mean()), float(scores.std())

@@ -166,8 +166,8 @@ def modular_addition_accuracy(model: Any, p: int, batch_size: int = 4096) -> flo
     tokens, answers = all_pairs(p, model.W_E.device)
     correct = 0
     for start in range(0, len(tokens), batch_size):
-        logits = model(tokens[start:start + batch_size])[:, -1, :p]
-        correct += int((logits.argmax(-1) == answers[start:start + batch_size]).sum())
+        logits = model(tokens[start : start + batch_size])[:, -1, :p]
+        correct += int((logits.argmax(-1) == answers[start : start + batch_size]).sum())
     return correct / len(tokens)
 
 
@@ -210,14 +210,24 @@ class FourierResult(Result):
             ax.annotate(str(k), (k, float(self.spectrum[k])), ha="center", va="bottom", fontsize=8)
         ax.set_xlabel("frequency k (0 = constant)")
         ax.set_ylabel("norm of W_E[:p] at k (cos and sin together)")
-        ax.set_title(f"embedding spectrum, p={self.p}: {len(self.key_freqs)} key frequencies "
-                     f"(orange) hold {self.key_share:.0%} of the energy\naccuracy: full {self.accuracy_full:.1%}, "
-                     f"key only {self.accuracy_key:.1%}, as many other frequencies {self.accuracy_control:.1%} "
-                     f"(chance {self.chance:.1%})", fontsize=9)
+        ax.set_title(
+            f"embedding spectrum, p={self.p}: {len(self.key_freqs)} key frequencies "
+            f"(orange) hold {self.key_share:.0%} of the energy\naccuracy: full {self.accuracy_full:.1%}, "
+            f"key only {self.accuracy_key:.1%}, as many other frequencies {self.accuracy_control:.1%} "
+            f"(chance {self.chance:.1%})",
+            fontsize=9,
+        )
 
 
-def fourier_analysis(model: Any, p: int, factor: float = 4.0, n_controls: int = 3, seed: int = 0,
-                     keep_constant: bool = False, key_freqs: list[int] | None = None) -> FourierResult:
+def fourier_analysis(
+    model: Any,
+    p: int,
+    factor: float = 4.0,
+    n_controls: int = 3,
+    seed: int = 0,
+    keep_constant: bool = False,
+    key_freqs: list[int] | None = None,
+) -> FourierResult:
     """Find the key frequencies of the embedding and test that they are all the model needs: the
     accuracy with the embedding restricted to them, against restricting to the same number of
     randomly chosen other frequencies (`n_controls` draws, seeded)."""
@@ -230,13 +240,21 @@ def fourier_analysis(model: Any, p: int, factor: float = 4.0, n_controls: int = 
     gen = torch.Generator().manual_seed(seed)
     controls = []
     for _ in range(n_controls if len(others) >= len(keys) else 0):
-        pick = torch.randperm(len(others), generator=gen)[:len(keys)]
+        pick = torch.randperm(len(others), generator=gen)[: len(keys)]
         controls.append(sorted(others[i] for i in pick.tolist()))
 
     def accuracy(freqs: list[int]) -> float:
         return modular_addition_accuracy(restrict_embedding_to_frequencies(model, p, freqs, keep_constant), p)
 
-    return FourierResult(p=p, spectrum=spectrum.float(), key_freqs=keys, key_share=share,
-                         accuracy_full=modular_addition_accuracy(model, p), accuracy_key=accuracy(keys),
-                         control_freqs=controls, control_accuracies=[accuracy(c) for c in controls],
-                         keep_constant=keep_constant, threshold=threshold)
+    return FourierResult(
+        p=p,
+        spectrum=spectrum.float(),
+        key_freqs=keys,
+        key_share=share,
+        accuracy_full=modular_addition_accuracy(model, p),
+        accuracy_key=accuracy(keys),
+        control_freqs=controls,
+        control_accuracies=[accuracy(c) for c in controls],
+        keep_constant=keep_constant,
+        threshold=threshold,
+    )

@@ -33,8 +33,7 @@ from .results import Result, heatmap
 
 # TransformerLens's head_detector names; the plain names are the ARENA-style scores below.
 HEAD_KINDS = ("previous_token_head", "duplicate_token_head", "induction_head")
-SCORE_KINDS = {"previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head",
-               "induction": "induction_head"}
+SCORE_KINDS = {"previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head", "induction": "induction_head"}
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -47,8 +46,9 @@ def _as_batch(tokens: torch.Tensor) -> torch.Tensor:
     return tokens[None] if tokens.ndim == 1 else tokens
 
 
-def repeated_random_tokens(model_or_vocab: Any, batch: int = 8, half: int = 20, seed: int = 0,
-                           bos: int | None = 0, distinct: bool = False) -> torch.Tensor:
+def repeated_random_tokens(
+    model_or_vocab: Any, batch: int = 8, half: int = 20, seed: int = 0, bos: int | None = 0, distinct: bool = False
+) -> torch.Tensor:
     """[batch, (1) + 2 * half] sequences [BOS, r, r]: random tokens r, then the same tokens again.
 
     `model_or_vocab` is a model (its d_vocab and device are used) or a vocabulary size. With
@@ -100,8 +100,11 @@ def detection_patterns(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     duplicate = (batch[:, :, None] == batch[:, None, :]) & earlier  # [batch, query, key]
     induction = torch.zeros_like(duplicate)
     induction[:, :, 1:] = duplicate[:, :, :-1]  # earlier occurrence at k - 1 -> attend to k, and k <= query
-    patterns = {"previous_token_head": previous.expand_as(duplicate), "duplicate_token_head": duplicate,
-                "induction_head": induction}
+    patterns = {
+        "previous_token_head": previous.expand_as(duplicate),
+        "duplicate_token_head": duplicate,
+        "induction_head": induction,
+    }
     squeeze = tokens.ndim == 1
     return {kind: (p[0] if squeeze else p).float().to(tokens.device) for kind, p in patterns.items()}
 
@@ -116,8 +119,10 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     """Mean attention on the target keys over the queries that have any: pattern [layer, batch, head,
     q, k] and targets [batch, q, k] (0/1) -> [layer, head]. NaN where no query has a target."""
     if pattern.ndim != 5 or targets.shape != (pattern.shape[1], *pattern.shape[3:]):
-        raise ValueError(f"expected pattern [layer, batch, head, q, k] and targets [batch, q, k]; "
-                         f"got {list(pattern.shape)} and {list(targets.shape)}")
+        raise ValueError(
+            f"expected pattern [layer, batch, head, q, k] and targets [batch, q, k]; "
+            f"got {list(pattern.shape)} and {list(targets.shape)}"
+        )
     targets = targets.to(pattern.dtype)
     on_target = torch.einsum("lbhqk,bqk->lhbq", pattern, targets)  # attention each query puts on its targets
     has_target = targets.amax(-1)  # [batch, q]
@@ -125,7 +130,7 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
 
 
 def head_kind_score(pattern: torch.Tensor, tokens: torch.Tensor, kind: str) -> torch.Tensor:
-    """"previous_token", "duplicate_token" or "induction" score per [layer, head] (see module doc)."""
+    """ "previous_token", "duplicate_token" or "induction" score per [layer, head] (see module doc)."""
     _check_kind(kind, SCORE_KINDS)
     return target_attention(pattern, detection_patterns(_as_batch(tokens))[SCORE_KINDS[kind]])
 
@@ -142,8 +147,9 @@ def attention_entropy(pattern: torch.Tensor, per_query: bool = False) -> torch.T
 
 
 # -- TransformerLens's detector -------------------------------------------------------------------
-def detection_score(pattern: torch.Tensor, detection_pattern: torch.Tensor, exclude_bos: bool = False,
-                    exclude_current_token: bool = False) -> torch.Tensor:
+def detection_score(
+    pattern: torch.Tensor, detection_pattern: torch.Tensor, exclude_bos: bool = False, exclude_current_token: bool = False
+) -> torch.Tensor:
     """TransformerLens's head_detector score ("mul"): for each head and prompt, the attention on the
     detection pattern divided by all attention (after zeroing the BOS column and/or the diagonal when
     excluded); then the mean over prompts, as detect_head averages a list of prompts.
@@ -158,10 +164,15 @@ def detection_score(pattern: torch.Tensor, detection_pattern: torch.Tensor, excl
         pattern = pattern.reshape(1, -1, *pattern.shape[-2:])  # [batch 1, head, q, k]
     if detection_pattern.ndim == 2:
         detection_pattern = detection_pattern[None]
-    if detection_pattern.ndim != 3 or detection_pattern.shape[-2:] != pattern.shape[-2:] \
-            or detection_pattern.shape[0] not in (1, pattern.shape[-4]):
-        raise ValueError(f"detection pattern {list(detection_pattern.shape)} does not fit attention patterns "
-                         f"{list(pattern.shape)}; expected [q, k] or [batch, q, k]")
+    if (
+        detection_pattern.ndim != 3
+        or detection_pattern.shape[-2:] != pattern.shape[-2:]
+        or detection_pattern.shape[0] not in (1, pattern.shape[-4])
+    ):
+        raise ValueError(
+            f"detection pattern {list(detection_pattern.shape)} does not fit attention patterns "
+            f"{list(pattern.shape)}; expected [q, k] or [batch, q, k]"
+        )
     keep = torch.ones(pattern.shape[-2:], dtype=pattern.dtype, device=pattern.device)
     if exclude_bos:
         keep[:, 0] = 0
@@ -173,8 +184,9 @@ def detection_score(pattern: torch.Tensor, detection_pattern: torch.Tensor, excl
     return scores[0] if given_ndim == 2 else scores
 
 
-def detect_head_scores(model: Any, tokens: torch.Tensor, kind: str | torch.Tensor, exclude_bos: bool = False,
-                       exclude_current_token: bool = False) -> torch.Tensor:
+def detect_head_scores(
+    model: Any, tokens: torch.Tensor, kind: str | torch.Tensor, exclude_bos: bool = False, exclude_current_token: bool = False
+) -> torch.Tensor:
     """[layer, head] detection scores on tokens [batch, pos]: the numbers TransformerLens's
     `detect_head(model, prompts, kind)` gives for the same prompts. `kind` is a HEAD_KINDS name or a
     detection pattern [pos, pos]."""
@@ -212,19 +224,30 @@ class HeadScores(Result):
         axes = fig.subplots(1, len(self.scores), squeeze=False)[0]
         for ax, (kind, values) in zip(axes, self.scores.items()):
             unit = "nats" if kind == "entropy" else "mean attention"
-            heatmap(ax, values, self.head_labels, self.layer_labels, title=kind.replace("_", " "),
-                    xlabel="head", ylabel="layer", centered=False, colorbar_label=unit)
+            heatmap(
+                ax,
+                values,
+                self.head_labels,
+                self.layer_labels,
+                title=kind.replace("_", " "),
+                xlabel="head",
+                ylabel="layer",
+                centered=False,
+                colorbar_label=unit,
+            )
 
 
-def head_scores(model: Any, tokens: torch.Tensor,
-                kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy")) -> HeadScores:
+def head_scores(
+    model: Any, tokens: torch.Tensor, kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy")
+) -> HeadScores:
     """Run the model once and score every head by each kind (the SCORE_KINDS, and "entropy")."""
     for kind in kinds:
         _check_kind(kind, (*SCORE_KINDS, "entropy"))
     tokens = _as_batch(tokens)
     pattern = attention_patterns(model, tokens)
-    return HeadScores({kind: attention_entropy(pattern) if kind == "entropy" else head_kind_score(pattern, tokens, kind)
-                       for kind in kinds})
+    return HeadScores(
+        {kind: attention_entropy(pattern) if kind == "entropy" else head_kind_score(pattern, tokens, kind) for kind in kinds}
+    )
 
 
 @dataclass
@@ -239,20 +262,33 @@ class AttentionPattern(Result):
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()
-        heatmap(ax, self.pattern, self.tokens, self.tokens, title=f"attention pattern L{self.layer}H{self.head}",
-                xlabel="key (attended to)", ylabel="query", centered=False, colorbar_label="attention")
+        heatmap(
+            ax,
+            self.pattern,
+            self.tokens,
+            self.tokens,
+            title=f"attention pattern L{self.layer}H{self.head}",
+            xlabel="key (attended to)",
+            ylabel="query",
+            centered=False,
+            colorbar_label="attention",
+        )
 
 
-def head_pattern(model: Any, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0,
-                 labels: list[str] | None = None) -> AttentionPattern:
+def head_pattern(
+    model: Any, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0, labels: list[str] | None = None
+) -> AttentionPattern:
     """The pattern of head `head` in `layer` on prompt `prompt` of tokens, labelled with its tokens
     (decoded by the model's tokenizer when it has one, else the ids)."""
     tokens = _as_batch(tokens)
-    for name, value, limit in (("layer", layer, model.cfg.n_layers), ("head", head, model.cfg.n_heads),
-                               ("prompt", prompt, tokens.shape[0])):
+    for name, value, limit in (
+        ("layer", layer, model.cfg.n_layers),
+        ("head", head, model.cfg.n_heads),
+        ("prompt", prompt, tokens.shape[0]),
+    ):
         if not 0 <= value < limit:
             raise ValueError(f"{name} must be in [0, {limit}); got {value}")
-    row = tokens[prompt:prompt + 1]
+    row = tokens[prompt : prompt + 1]
     pattern = attention_patterns(model, row)[layer, 0, head]
     if labels is None:
         labels = model.to_str_tokens(row) if model.tokenizer is not None else [str(t) for t in row[0].tolist()]

@@ -59,9 +59,17 @@ class LogitLens(Result):
         ax = fig.add_subplot(1, 1, 1)
         probs = self.target_prob[:, prompt]  # [layer, pos]
         xlabels = self.str_tokens[prompt] if self.str_tokens else [str(t) for t in self.tokens[prompt].tolist()]
-        heatmap(ax, probs, xlabels=[repr(x)[1:-1] for x in xlabels], ylabels=self.labels, centered=False,
-                title="Logit lens: probability of the next token", xlabel="position (input token)",
-                ylabel="residual stream", colorbar_label="p(target)")
+        heatmap(
+            ax,
+            probs,
+            xlabels=[repr(x)[1:-1] for x in xlabels],
+            ylabels=self.labels,
+            centered=False,
+            title="Logit lens: probability of the next token",
+            xlabel="position (input token)",
+            ylabel="residual stream",
+            colorbar_label="p(target)",
+        )
         ax.invert_yaxis()  # the embedding at the bottom, the output on top, like the model's stack
         n_layers, n_pos = probs.shape
         finite = probs[probs.isfinite()]
@@ -72,13 +80,20 @@ class LogitLens(Result):
                 for pos in range(n_pos):
                     text = self.top_strs[layer][prompt][pos] if self.top_strs else str(top1[layer][pos])
                     dark = not probs[layer, pos] > middle  # viridis runs from dark to yellow
-                    ax.text(pos, layer, repr(text)[1:-1][:6], ha="center", va="center", fontsize=6,
-                            color="white" if dark else "black")
+                    ax.text(
+                        pos, layer, repr(text)[1:-1][:6], ha="center", va="center", fontsize=6, color="white" if dark else "black"
+                    )
 
 
 @torch.no_grad()
-def logit_lens(model: Any, tokens: torch.Tensor, incl_mid: bool = False, target: torch.Tensor | None = None,
-               top_k: int = 5, keep_logits: bool | None = None) -> LogitLens:
+def logit_lens(
+    model: Any,
+    tokens: torch.Tensor,
+    incl_mid: bool = False,
+    target: torch.Tensor | None = None,
+    top_k: int = 5,
+    keep_logits: bool | None = None,
+) -> LogitLens:
     """Logits of every residual stream read through the final norm (its scale recomputed per
     stream) and the unembedding (with its bias), for tokens `[batch, pos]`.
 
@@ -102,7 +117,8 @@ def logit_lens(model: Any, tokens: torch.Tensor, incl_mid: bool = False, target:
             raise ValueError(f"target ids must lie in [0, {d_vocab}) (or -1 for none)")
 
     _, cache = model.run_with_cache(
-        tokens, names_filter=lambda name: name.endswith(("hook_resid_pre", "hook_resid_mid", "hook_resid_post")))
+        tokens, names_filter=lambda name: name.endswith(("hook_resid_pre", "hook_resid_mid", "hook_resid_post"))
+    )
     resid, labels = cache.accumulated_resid(incl_mid=incl_mid, return_labels=True)  # [layer, batch, pos, d_model]
     n_layers = len(labels)
     if keep_logits is None:
@@ -129,7 +145,16 @@ def logit_lens(model: Any, tokens: torch.Tensor, incl_mid: bool = False, target:
         decode = model.tokenizer.decode
         str_tokens = [[decode([t]) for t in row] for row in tokens.tolist()]
         top_strs = [[[decode([t]) for t in row] for row in layer[..., 0].tolist()] for layer in top_tokens]
-    return LogitLens(labels=labels, tokens=tokens, target=target, top_tokens=torch.stack(top_tokens),
-                     top_probs=torch.stack(top_probs), target_rank=torch.stack(ranks), target_prob=target_log_prob.exp(),
-                     target_log_prob=target_log_prob, logits=torch.stack(kept) if keep_logits else None,
-                     str_tokens=str_tokens, top_strs=top_strs)
+    return LogitLens(
+        labels=labels,
+        tokens=tokens,
+        target=target,
+        top_tokens=torch.stack(top_tokens),
+        top_probs=torch.stack(top_probs),
+        target_rank=torch.stack(ranks),
+        target_prob=target_log_prob.exp(),
+        target_log_prob=target_log_prob,
+        logits=torch.stack(kept) if keep_logits else None,
+        str_tokens=str_tokens,
+        top_strs=top_strs,
+    )

@@ -45,8 +45,7 @@ def answer_logits(logits: torch.Tensor, answers: torch.Tensor, position: Positio
     return picked if answers.ndim == 2 else picked[..., 0]
 
 
-def logit_diff(logits: torch.Tensor, answers: torch.Tensor, position: Position = -1,
-               per_prompt: bool = False) -> torch.Tensor:
+def logit_diff(logits: torch.Tensor, answers: torch.Tensor, position: Position = -1, per_prompt: bool = False) -> torch.Tensor:
     """logit[correct] - logit[wrong] at `position` for answers `[batch, 2]` (a single answer
     `[batch]` gives its logit alone); the mean over prompts unless `per_prompt`."""
     if answers.ndim == 2 and answers.shape[1] != 2:
@@ -68,10 +67,14 @@ class LogitDiff:
 
     def __init__(self, answers: torch.Tensor, position: Position = -1) -> None:
         answers = torch.as_tensor(answers)
-        if answers.dtype not in (torch.int64, torch.int32) or answers.ndim not in (1, 2) or \
-                (answers.ndim == 2 and answers.shape[1] != 2):
-            raise ValueError(f"answers are token ids [batch, 2] (correct, wrong) or [batch]; got "
-                             f"{answers.dtype} {list(answers.shape)}")
+        if (
+            answers.dtype not in (torch.int64, torch.int32)
+            or answers.ndim not in (1, 2)
+            or (answers.ndim == 2 and answers.shape[1] != 2)
+        ):
+            raise ValueError(
+                f"answers are token ids [batch, 2] (correct, wrong) or [batch]; got {answers.dtype} {list(answers.shape)}"
+            )
         self.answers, self.position = answers.long(), position
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
@@ -92,8 +95,7 @@ class NextTokenLoss:
         if tokens.ndim != 2 or tokens.shape[1] < 2:
             raise ValueError(f"NextTokenLoss needs tokens [batch, pos >= 2]; got {list(tokens.shape)}")
         if mask is not None and mask.shape != (tokens.shape[0], tokens.shape[1] - 1):
-            raise ValueError(f"mask must be [batch, pos - 1] = {[tokens.shape[0], tokens.shape[1] - 1]}; "
-                             f"got {list(mask.shape)}")
+            raise ValueError(f"mask must be [batch, pos - 1] = {[tokens.shape[0], tokens.shape[1] - 1]}; got {list(mask.shape)}")
         self.tokens, self.mask = tokens, mask
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:

@@ -35,10 +35,12 @@ Direction = Literal["denoise", "noise"]
 # activation -> the per-example axes of its tensor (batch excluded), as hook shape comments give them
 RESIDUAL = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 HEAD_VECTORS = ("z", "q", "k", "v", "result")
-AXES = {**{name: ("pos", "d_model") for name in RESIDUAL},
-        **{name: ("pos", "head", "d_head") for name in ("z", "q", "k", "v")},
-        "result": ("pos", "head", "d_model"),
-        "pattern": ("head", "dest_pos", "src_pos")}
+AXES = {
+    **{name: ("pos", "d_model") for name in RESIDUAL},
+    **{name: ("pos", "head", "d_head") for name in ("z", "q", "k", "v")},
+    "result": ("pos", "head", "d_model"),
+    "pattern": ("head", "dest_pos", "src_pos"),
+}
 
 
 class ScoredAgainstRuns(Result):
@@ -75,12 +77,21 @@ class PatchingResult(ScoredAgainstRuns):
     def draw(self, fig: Any) -> None:
         values, rows, cols = _as_grid(self.normalized, self.axes, self.labels)
         ax = fig.add_subplot()
-        heatmap(ax, values, cols[1], rows[1], title=f"patching {self.activation} ({self.direction})",
-                xlabel=cols[0], ylabel=rows[0], colorbar_label="normalized metric (1 = clean)")
+        heatmap(
+            ax,
+            values,
+            cols[1],
+            rows[1],
+            title=f"patching {self.activation} ({self.direction})",
+            xlabel=cols[0],
+            ylabel=rows[0],
+            colorbar_label="normalized metric (1 = clean)",
+        )
 
 
 def _as_grid(values: torch.Tensor, axes: list[str], labels: dict[str, list[str]]):
     """Two axes as they are; three as (first x last) rows against the middle one, e.g. layer.head x pos."""
+
     def names(axis: str, n: int) -> list[str]:
         return labels.get(axis) or [str(i) for i in range(n)]
 
@@ -108,8 +119,10 @@ def check_pair(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor)
             raise TypeError(f"{name} tokens must be token ids, an integer tensor [batch, pos]; got {type(tokens).__name__}")
         pair.append(model._tokens(tokens, prepend_bos=False))
     if pair[0].shape != pair[1].shape:
-        raise ValueError(f"clean tokens {list(pair[0].shape)} and corrupted tokens {list(pair[1].shape)} must have "
-                         "the same [batch, pos] shape: patching swaps activations position by position")
+        raise ValueError(
+            f"clean tokens {list(pair[0].shape)} and corrupted tokens {list(pair[1].shape)} must have "
+            "the same [batch, pos] shape: patching swaps activations position by position"
+        )
     return pair[0], pair[1]
 
 
@@ -117,8 +130,10 @@ def check_activation(model: Transformer, activation: str, allowed: tuple[str, ..
     if activation not in allowed:
         raise KeyError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
     if act_name(activation, 0) not in model.hook_dict:
-        raise KeyError(f"this model has no {act_name(activation, 0)!r} hook "
-                       f"({'attention-only' if model.cfg.attn_only else 'parallel attention and MLP'})")
+        raise KeyError(
+            f"this model has no {act_name(activation, 0)!r} hook "
+            f"({'attention-only' if model.cfg.attn_only else 'parallel attention and MLP'})"
+        )
 
 
 def check_layers(model: Transformer, layers: Any) -> list[int]:
@@ -168,8 +183,15 @@ def cell_masks(shape: tuple[int, ...], axes: tuple[str, ...], indexed: tuple[str
 
 
 @torch.no_grad()
-def sweep_layer(model: Transformer, base_resid: torch.Tensor, hook: str, source: torch.Tensor, masks: torch.Tensor,
-                metric: Metric, batch_size: int) -> torch.Tensor:
+def sweep_layer(
+    model: Transformer,
+    base_resid: torch.Tensor,
+    hook: str,
+    source: torch.Tensor,
+    masks: torch.Tensor,
+    metric: Metric,
+    batch_size: int,
+) -> torch.Tensor:
     """Score one patched run per mask: each starts at the hook's layer from `base_resid` (the base run's
     `resid_pre` there) with `source` written wherever its mask is True. Returns `[cells]`."""
     layer = model.hook_dict[hook].layer()
@@ -177,7 +199,7 @@ def sweep_layer(model: Transformer, base_resid: torch.Tensor, hook: str, source:
     per_forward = max(1, batch_size // batch)
     scores = []
     for start in range(0, len(masks), per_forward):
-        chunk = masks[start:start + per_forward].to(source.device)
+        chunk = masks[start : start + per_forward].to(source.device)
         n = len(chunk)
 
         def patch(act: torch.Tensor, _hook, chunk=chunk, n=n) -> torch.Tensor:
@@ -190,9 +212,18 @@ def sweep_layer(model: Transformer, base_resid: torch.Tensor, hook: str, source:
     return torch.cat(scores)
 
 
-def activation_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-                     activation: str, indexed: tuple[str, ...], layers: Any = None, direction: Direction = "denoise",
-                     batch_size: int = 64, progress: bool = True) -> PatchingResult:
+def activation_patch(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupted: torch.Tensor,
+    metric: Metric,
+    activation: str,
+    indexed: tuple[str, ...],
+    layers: Any = None,
+    direction: Direction = "denoise",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> PatchingResult:
     """The general sweep: patch `activation` in each layer, one cell per index along the `indexed` axes
     (e.g. ("pos",) for the residual stream, ("head",) or ("pos", "head") for head vectors)."""
     allowed = tuple(AXES)
@@ -210,20 +241,26 @@ def activation_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.T
     values = []
     for layer, name in zip(tqdm(layers, desc=f"patching {activation}", disable=not progress, leave=False), names):
         masks = cell_masks(tuple(source_cache[name].shape[1:]), axes, indexed)
-        values.append(sweep_layer(model, base_cache["resid_pre", layer], name, source_cache[name], masks,
-                                  metric, batch_size))
+        values.append(sweep_layer(model, base_cache["resid_pre", layer], name, source_cache[name], masks, metric, batch_size))
     sizes = [source_cache[names[0]].shape[1 + axes.index(axis)] for axis in indexed]
     labels = {"layer": [str(layer) for layer in layers]}
     for axis in ("pos", "dest_pos"):
         if axis in indexed:
             labels[axis] = token_labels(model, clean)
-    return PatchingResult(activation, ["layer", *indexed], torch.stack(values).view(len(layers), *sizes),
-                          float(score_runs(metric, clean_logits[None])), float(score_runs(metric, corrupted_logits[None])),
-                          direction, labels)
+    return PatchingResult(
+        activation,
+        ["layer", *indexed],
+        torch.stack(values).view(len(layers), *sizes),
+        float(score_runs(metric, clean_logits[None])),
+        float(score_runs(metric, corrupted_logits[None])),
+        direction,
+        labels,
+    )
 
 
-def patch_residual(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-                   activation: str = "resid_pre", **kwargs: Any) -> PatchingResult:
+def patch_residual(
+    model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric, activation: str = "resid_pre", **kwargs: Any
+) -> PatchingResult:
     """Patch one position of a residual-stream activation (`resid_pre`, `resid_mid`, `resid_post`) or a
     block's `attn_out` / `mlp_out`, for every layer x position: values `[layer, pos]`."""
     if activation not in RESIDUAL:
@@ -231,8 +268,15 @@ def patch_residual(model: Transformer, clean: torch.Tensor, corrupted: torch.Ten
     return activation_patch(model, clean, corrupted, metric, activation, ("pos",), **kwargs)
 
 
-def patch_heads(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-                activation: str = "z", by_position: bool = False, **kwargs: Any) -> PatchingResult:
+def patch_heads(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupted: torch.Tensor,
+    metric: Metric,
+    activation: str = "z",
+    by_position: bool = False,
+    **kwargs: Any,
+) -> PatchingResult:
     """Patch each head's `z` (its output before W_O; or `q`, `k`, `v`, `result`) at every position,
     values `[layer, head]`, or one position at a time, `[layer, pos, head]`. `activation="pattern"`
     patches each head's attention pattern: `[layer, head]`, or by query position `[layer, head, dest_pos]`.
@@ -242,6 +286,7 @@ def patch_heads(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor
     elif activation in HEAD_VECTORS:
         indexed = ("pos", "head") if by_position else ("head",)
     else:
-        raise KeyError(f"patch_heads patches {', '.join(HEAD_VECTORS)} or pattern; got {activation!r} "
-                       "(the residual stream: patch_residual)")
+        raise KeyError(
+            f"patch_heads patches {', '.join(HEAD_VECTORS)} or pattern; got {activation!r} (the residual stream: patch_residual)"
+        )
     return activation_patch(model, clean, corrupted, metric, activation, indexed, **kwargs)

@@ -157,9 +157,16 @@ def _receiver_input(model: Transformer, layer: int, head: int | None, which: str
 
 
 @torch.no_grad()
-def path_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric,
-               receivers: list[str], senders: list[str] | None = None, direction: Direction = "denoise",
-               batch_size: int = 64) -> PathPatchingResult:
+def path_patch(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupted: torch.Tensor,
+    metric: Metric,
+    receivers: list[str],
+    senders: list[str] | None = None,
+    direction: Direction = "denoise",
+    batch_size: int = 64,
+) -> PathPatchingResult:
     """The metric when each sender's patched output reaches only the receivers, one score per sender."""
     clean, corrupted = check_pair(model, clean, corrupted)
     if not receivers:
@@ -180,8 +187,11 @@ def path_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor,
     for layer, head in parsed_senders:
         names.add(f"blocks.{layer}.{'attn.hook_z' if head is not None else 'hook_mlp_out'}")
     names |= {f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"}
-    names |= {f"blocks.{layer}.hook_resid_mid" for layer, _, which in parsed_receivers
-              if which == "mlp" and not model.cfg.parallel_residual}
+    names |= {
+        f"blocks.{layer}.hook_resid_mid"
+        for layer, _, which in parsed_receivers
+        if which == "mlp" and not model.cfg.parallel_residual
+    }
     base, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, sorted(names), direction)
     delta = _sender_outputs(model, source_cache, parsed_senders) - _sender_outputs(model, base_cache, parsed_senders)
 
@@ -189,27 +199,40 @@ def path_patch(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor,
     batch = base.shape[0]
     per_forward = max(1, batch_size // batch)
     for start in range(0, len(sender_names), per_forward):
-        d = delta[start:start + per_forward]  # [n, batch, pos, d_model]
-        inputs = [_receiver_input(model, layer, head, which, _stream_read(model, base_cache, layer, which)[None] + d)
-                  for layer, head, which in parsed_receivers]
+        d = delta[start : start + per_forward]  # [n, batch, pos, d_model]
+        inputs = [
+            _receiver_input(model, layer, head, which, _stream_read(model, base_cache, layer, which)[None] + d)
+            for layer, head, which in parsed_receivers
+        ]
         if receivers == ["logits"]:  # the direct path: the final stream goes straight to the unembedding
             logits = model.unembed(model.ln_final(inputs[0]))
         else:
-            hooks = [(f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}",
-                      _replacer(patched, head)) for (layer, head, which), patched in zip(parsed_receivers, inputs)]
+            hooks = [
+                (
+                    f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}",
+                    _replacer(patched, head),
+                )
+                for (layer, head, which), patched in zip(parsed_receivers, inputs)
+            ]
             first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
             with model.hooks(hooks):
                 logits = model(base_cache["resid_pre", first].repeat(len(d), 1, 1), start_at_layer=first)
             logits = logits.view(len(d), batch, *logits.shape[1:])
         scores.append(score_runs(metric, logits))
-    return PathPatchingResult(sender_names, list(receivers), torch.cat(scores),
-                              float(score_runs(metric, clean_logits[None])), float(score_runs(metric, corrupted_logits[None])),
-                              direction)
+    return PathPatchingResult(
+        sender_names,
+        list(receivers),
+        torch.cat(scores),
+        float(score_runs(metric, clean_logits[None])),
+        float(score_runs(metric, corrupted_logits[None])),
+        direction,
+    )
 
 
 def _replacer(patched: torch.Tensor, head: int | None):
     """A hook writing `patched` `[n, batch, pos, (d_head | d_model)]` into each block of runs: into one
     head's slice of `hook_q/k/v` `[n * batch, pos, head, d_head]`, or over a whole normed MLP input."""
+
     def hook(act: torch.Tensor, _hook) -> torch.Tensor:
         if head is None:
             return patched.reshape(act.shape).to(act.dtype)

@@ -51,16 +51,19 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
 def hook_names(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
     """Full hook names for short or full ones: "blocks.0.hook_resid_pre", ("resid_post", 3) or a
     list of these. Unknown names raise KeyError, from `act_name` or the model's hook points."""
-    single = isinstance(hooks, str) or (isinstance(hooks, tuple) and len(hooks) >= 2 and isinstance(hooks[0], str)
-                                        and isinstance(hooks[1], int))
+    single = isinstance(hooks, str) or (
+        isinstance(hooks, tuple) and len(hooks) >= 2 and isinstance(hooks[0], str) and isinstance(hooks[1], int)
+    )
     specs = [hooks] if single else list(hooks)
     names = []
     for spec in specs:
         name = act_name(*spec) if isinstance(spec, tuple) else act_name(spec)
         model.hook_points(name)  # KeyError naming close matches when there is no such hook
         if name.rsplit(".", 1)[-1] in _NOT_PER_POSITION:
-            raise ValueError(f"{name} is [batch, head, query, key], not one vector per position; probe hook_z, "
-                             "hook_result or the residual stream instead")
+            raise ValueError(
+                f"{name} is [batch, head, query, key], not one vector per position; probe hook_z, "
+                "hook_result or the residual stream instead"
+            )
         names.append(name)
     return names
 
@@ -74,8 +77,9 @@ def _last_layer(name: str) -> int | None:
 
 
 @torch.no_grad()
-def harvest(model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask: Any = None,
-            batch_size: int = 64, progress: bool = True) -> dict[str, torch.Tensor]:
+def harvest(
+    model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask: Any = None, batch_size: int = 64, progress: bool = True
+) -> dict[str, torch.Tensor]:
     """Run `model` on `tokens` `[batch, pos]` in chunks and collect each hook's activations as
     `[n, d]` float32 on the CPU: rows are (sequence, position) pairs in order, restricted to
     `mask` `[batch, pos]` (bool) when given; per-head activations are flattened into d."""
@@ -92,14 +96,15 @@ def harvest(model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask:
     stop = None if None in layers else max(layers) + 1
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     for start in tqdm(range(0, len(tokens), batch_size), desc="harvesting", disable=not progress, unit="batch"):
-        chunk = tokens[start:start + batch_size]
+        chunk = tokens[start : start + batch_size]
         # ln_final runs only on the way to the logits, so a run that goes to the end asks for them.
-        _, cache = model.run_with_cache(chunk, names_filter=names, stop_at_layer=stop,
-                                        return_type=None if stop is not None else "logits")
+        _, cache = model.run_with_cache(
+            chunk, names_filter=names, stop_at_layer=stop, return_type=None if stop is not None else "logits"
+        )
         for name in names:
             act = cache[name].cpu().float()
             act = act.reshape(*chunk.shape, -1)  # [batch, pos, d], heads flattened
-            out[name].append(act[mask[start:start + batch_size]] if mask is not None else act.flatten(0, 1))
+            out[name].append(act[mask[start : start + batch_size]] if mask is not None else act.flatten(0, 1))
     return {name: torch.cat(acts) for name, acts in out.items()}
 
 
@@ -147,9 +152,18 @@ class ProbeResult(Result):
         pred = torch.searchsorted(torch.as_tensor(self.classes), self.test_pred)
         confusion = torch.zeros(k, k).index_put_((true, pred), torch.ones(len(true)), accumulate=True)
         names = [str(c) for c in self.classes]
-        heatmap(ax, confusion, names, names, centered=False, xlabel="predicted", ylabel="true", colorbar_label="count",
-                title=f"{self.probe_kind} probe, test accuracy {self.test_score:.1%} (train {self.train_score:.1%}, "
-                      f"majority {self.baseline:.1%})")
+        heatmap(
+            ax,
+            confusion,
+            names,
+            names,
+            centered=False,
+            xlabel="predicted",
+            ylabel="true",
+            colorbar_label="count",
+            title=f"{self.probe_kind} probe, test accuracy {self.test_score:.1%} (train {self.train_score:.1%}, "
+            f"majority {self.baseline:.1%})",
+        )
 
 
 def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,8 +177,9 @@ def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[to
     return order[n_test:], order[:n_test]
 
 
-def train_probe(X: Any, y: Any, kind: Kind = "logistic", l2: float = 1e-2, test_fraction: float = 0.2,
-                seed: int = 0, max_iter: int = 100) -> ProbeResult:
+def train_probe(
+    X: Any, y: Any, kind: Kind = "logistic", l2: float = 1e-2, test_fraction: float = 0.2, seed: int = 0, max_iter: int = 100
+) -> ProbeResult:
     """Fit a probe from features `X` `[n, d]` to labels `y` `[n]`, and score it on held-out rows.
 
     The rows are split by `split_indices(n, test_fraction, seed)`; features are standardized with
@@ -220,14 +235,27 @@ def train_probe(X: Any, y: Any, kind: Kind = "logistic", l2: float = 1e-2, test_
     # Fold the standardization into the weights so the probe reads raw activations.
     weights = W / std
     bias = b - weights @ mean
-    return ProbeResult(probe_kind=kind, metric="accuracy" if classify else "r2", train_score=train_score,
-                       test_score=test_score, baseline=baseline, weights=weights.float(), bias=bias.float(),
-                       classes=class_list, l2=l2, n_train=len(train), n_test=len(test), seed=seed,
-                       test_true=test_true, test_pred=test_pred)
+    return ProbeResult(
+        probe_kind=kind,
+        metric="accuracy" if classify else "r2",
+        train_score=train_score,
+        test_score=test_score,
+        baseline=baseline,
+        weights=weights.float(),
+        bias=bias.float(),
+        classes=class_list,
+        l2=l2,
+        n_train=len(train),
+        n_test=len(test),
+        seed=seed,
+        test_true=test_true,
+        test_pred=test_pred,
+    )
 
 
-def _fit_logistic(Z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float,
-                  max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _fit_logistic(
+    Z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     n_out = 1 if n_classes == 2 else n_classes
     W = torch.zeros(n_out, Z.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_out, dtype=torch.float64, requires_grad=True)
@@ -258,8 +286,9 @@ def _ridge(Z: torch.Tensor, target: torch.Tensor, l2: float) -> tuple[torch.Tens
     return W, t_mean - W @ z_mean
 
 
-def _fit_ridge_classes(Z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float,
-                       max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _fit_ridge_classes(
+    Z: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One-vs-rest least squares on ±1 targets (one output, thresholded at 0, for two classes)."""
     if n_classes == 2:
         W, b = _ridge(Z, (2.0 * y.double() - 1)[:, None], l2)
@@ -321,16 +350,19 @@ class LayerProbes(Result):
             ax.plot(x, self.control_test_score.numpy(), "s-", color="tab:red", label="control task, test")
         if self.control_baseline is not None:
             ax.axhline(self.control_baseline, color="tab:red", linestyle=":", alpha=0.6, label="control majority class")
-        ax.axhline(self.baseline, color="gray", linestyle=":", label="majority class" if self.metric == "accuracy"
-                   else "training mean")
+        ax.axhline(
+            self.baseline, color="gray", linestyle=":", label="majority class" if self.metric == "accuracy" else "training mean"
+        )
         ax.set_xticks(list(x), self.layer_labels, rotation=90 if max(map(len, self.layer_labels)) > 6 else 0)
         ax.set_xlabel("layer (residual stream after it)")
         ax.set_ylabel("accuracy" if self.metric == "accuracy" else "R²")
         best = int(self.test_score.argmax())
-        note = f"; selectivity at {self.layer_labels[best]}: {float(self.selectivity[best]):.2f}" \
-            if self.selectivity is not None else ""
-        ax.set_title(f"{self.probe_kind} probe per layer ({self.n_train} train / {self.n_test} test rows){note}",
-                     fontsize=10)
+        note = (
+            f"; selectivity at {self.layer_labels[best]}: {float(self.selectivity[best]):.2f}"
+            if self.selectivity is not None
+            else ""
+        )
+        ax.set_title(f"{self.probe_kind} probe per layer ({self.n_train} train / {self.n_test} test rows){note}", fontsize=10)
         ax.legend(fontsize=8)
 
 
@@ -347,10 +379,22 @@ def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list
     return names, names
 
 
-def probe_layers(model: Any, tokens: Any, labels: Any, mask: Any = None,
-                 hooks: HookSpec | Sequence[HookSpec] = "resid_post", kind: Kind = "logistic", l2: float = 1e-2,
-                 control: bool = True, types: Any = None, test_fraction: float = 0.2, seed: int = 0,
-                 batch_size: int = 64, max_iter: int = 100, progress: bool = True) -> LayerProbes:
+def probe_layers(
+    model: Any,
+    tokens: Any,
+    labels: Any,
+    mask: Any = None,
+    hooks: HookSpec | Sequence[HookSpec] = "resid_post",
+    kind: Kind = "logistic",
+    l2: float = 1e-2,
+    control: bool = True,
+    types: Any = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    batch_size: int = 64,
+    max_iter: int = 100,
+    progress: bool = True,
+) -> LayerProbes:
     """Train a probe for `labels` `[batch, pos]` (one per token; only where `mask` is True) on each
     layer's activations, all with the same train/test split, and the same probe on control labels
     that depend only on each row's type (default: its token id), seeded by `seed`.
@@ -380,12 +424,24 @@ def probe_layers(model: Any, tokens: Any, labels: Any, mask: Any = None,
     fit = {"kind": kind, "l2": l2, "test_fraction": test_fraction, "seed": seed, "max_iter": max_iter}
     task = [train_probe(acts[name], y, **fit) for name in names]
     controls = [train_probe(acts[name], y_control, **fit) for name in names] if fit_control else []
-    control_scores = None if y_control is None else \
-        torch.tensor([c.test_score for c in controls]) if controls else torch.ones(len(names))
+    control_scores = (
+        None if y_control is None else torch.tensor([c.test_score for c in controls]) if controls else torch.ones(len(names))
+    )
     test = torch.tensor([t.test_score for t in task])
     return LayerProbes(
-        layer_labels=layer_labels, hook_names=names, probe_kind=kind, metric=task[0].metric,
-        train_score=torch.tensor([t.train_score for t in task]), test_score=test,
-        control_test_score=control_scores, selectivity=test - control_scores if control_scores is not None else None,
-        baseline=task[0].baseline, control_baseline=controls[0].baseline if controls else None,
-        n_train=task[0].n_train, n_test=task[0].n_test, n_types=len(torch.unique(row_types)), l2=l2, seed=seed)
+        layer_labels=layer_labels,
+        hook_names=names,
+        probe_kind=kind,
+        metric=task[0].metric,
+        train_score=torch.tensor([t.train_score for t in task]),
+        test_score=test,
+        control_test_score=control_scores,
+        selectivity=test - control_scores if control_scores is not None else None,
+        baseline=task[0].baseline,
+        control_baseline=controls[0].baseline if controls else None,
+        n_train=task[0].n_train,
+        n_test=task[0].n_test,
+        n_types=len(torch.unique(row_types)),
+        l2=l2,
+        seed=seed,
+    )

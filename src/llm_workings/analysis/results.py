@@ -90,8 +90,17 @@ def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def heatmap(ax: Any, values: torch.Tensor, xlabels: list[str] | None = None, ylabels: list[str] | None = None,
-            title: str = "", xlabel: str = "", ylabel: str = "", centered: bool = True, colorbar_label: str = "") -> Any:
+def heatmap(
+    ax: Any,
+    values: torch.Tensor,
+    xlabels: list[str] | None = None,
+    ylabels: list[str] | None = None,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    centered: bool = True,
+    colorbar_label: str = "",
+) -> Any:
     """A labelled 2-D heatmap; `centered` puts zero at white on a red-blue scale (for signed effects)."""
     data = values.detach().float().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
     if centered:
@@ -99,8 +108,10 @@ def heatmap(ax: Any, values: torch.Tensor, xlabels: list[str] | None = None, yla
         image = ax.imshow(data, cmap="RdBu", vmin=-bound or -1, vmax=bound or 1, aspect="auto")
     else:
         image = ax.imshow(data, cmap="viridis", aspect="auto")
-    for labels, set_ticks, set_labels, n in ((xlabels, ax.set_xticks, ax.set_xticklabels, data.shape[1]),
-                                             (ylabels, ax.set_yticks, ax.set_yticklabels, data.shape[0])):
+    for labels, set_ticks, set_labels, n in (
+        (xlabels, ax.set_xticks, ax.set_xticklabels, data.shape[1]),
+        (ylabels, ax.set_yticks, ax.set_yticklabels, data.shape[0]),
+    ):
         if labels is not None and len(labels) <= 64:
             set_ticks(range(n))
             set_labels(labels, fontsize=7 if n > 16 else 9, rotation=90 if labels is xlabels and n > 16 else 0)

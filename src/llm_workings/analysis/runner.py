@@ -63,8 +63,7 @@ def load_any(source: str | os.PathLike) -> tuple[Transformer, dict[str, Any]]:
     return model, zoo.card(folder) if (folder / zoo.registry.CARD).is_file() else {}
 
 
-def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prompt: str | None = None,
-                   batch: int = 8) -> Inputs:
+def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prompt: str | None = None, batch: int = 8) -> Inputs:
     gen = torch.Generator().manual_seed(seed)
     task = card.get("task", "")
     if task == "modular-addition":
@@ -81,9 +80,9 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
         half = min(16, (model.cfg.n_ctx - 1) // 2)
         clean = repeated_random_tokens(model, batch=batch, half=half, seed=seed)
         corrupted = clean.clone()
-        corrupted[:, 1:half + 1] = repeated_random_tokens(model, batch=batch, half=half, seed=seed + 1)[:, 1:half + 1]
+        corrupted[:, 1 : half + 1] = repeated_random_tokens(model, batch=batch, half=half, seed=seed + 1)[:, 1 : half + 1]
         mask = torch.zeros(batch, 2 * half, dtype=torch.bool)
-        mask[:, half + 1:] = True  # predictions inside the repeated half, where only induction helps
+        mask[:, half + 1 :] = True  # predictions inside the repeated half, where only induction helps
         return Inputs(clean, clean, corrupted, NextTokenLoss(clean, mask), card)
     if prompt is not None:
         tokens = model.to_tokens(prompt)
@@ -93,7 +92,7 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
             raise ValueError("this model has no card naming its corpus: give a --prompt")
         ids = model.tokenizer.encode(load_corpus(corpus).val[:20_000], add_special_tokens=False)
         length = min(32, model.cfg.n_ctx)
-        tokens = torch.tensor(ids[:batch * length]).view(batch, length)
+        tokens = torch.tensor(ids[: batch * length]).view(batch, length)
     middle = tokens.shape[1] // 2
     corrupted = tokens.clone()
     corrupted[:, middle] = torch.randint(0, model.cfg.d_vocab, (tokens.shape[0],), generator=gen)
@@ -146,8 +145,10 @@ def _composition(model, inputs, options):
 
     result = composition_scores(model, options.get("kind", "K"))
     (l1, h1), (l2, h2), score = result.top(1)[0]
-    return result, (f"strongest {result.composition}-composition L{l1}H{h1} -> L{l2}H{h2}: {score:.3f} "
-                    f"(random {result.baseline:.3f} ± {result.baseline_std:.3f})")
+    return result, (
+        f"strongest {result.composition}-composition L{l1}H{h1} -> L{l2}H{h2}: {score:.3f} "
+        f"(random {result.baseline:.3f} ± {result.baseline_std:.3f})"
+    )
 
 
 def _patching(model, inputs, options):
@@ -155,8 +156,14 @@ def _patching(model, inputs, options):
 
     activation = options.get("activation", "resid_pre")
     if activation in HEAD_VECTORS or activation == "pattern":
-        result = patch_heads(model, inputs.clean, inputs.corrupted, inputs.metric, activation=activation,
-                             by_position=options.get("by_position", False))
+        result = patch_heads(
+            model,
+            inputs.clean,
+            inputs.corrupted,
+            inputs.metric,
+            activation=activation,
+            by_position=options.get("by_position", False),
+        )
     else:
         result = patch_residual(model, inputs.clean, inputs.corrupted, inputs.metric, activation=activation)
     return result, f"clean {result.clean:.3f}, corrupted {result.corrupted:.3f}; {_best_cell(result)}"
@@ -201,8 +208,10 @@ def _fourier(model, inputs, options):
     if inputs.card.get("task") != "modular-addition":
         raise ValueError("the Fourier analysis is for modular-addition models (e.g. modadd-113)")
     result = fourier_analysis(model, int(inputs.card["data"]["p"]))
-    return result, (f"key frequencies {result.key_freqs}: accuracy {result.accuracy_full:.3f} full, "
-                    f"{result.accuracy_key:.3f} with only them, {result.accuracy_control:.3f} with as many others")
+    return result, (
+        f"key frequencies {result.key_freqs}: accuracy {result.accuracy_full:.3f} full, "
+        f"{result.accuracy_key:.3f} with only them, {result.accuracy_control:.3f} with as many others"
+    )
 
 
 def _probe(model, inputs, options):
@@ -213,9 +222,11 @@ def _probe(model, inputs, options):
     if model.tokenizer is None or corpus is None:
         raise ValueError("probes need a language model trained on a bundled corpus (shakespeare-char, austen-bpe)")
     prop = options.get("property") or ("inside-quotation" if corpus == "austen" else "speaker-line")
-    label_fns: dict[str, Callable[[str], Any]] = {"speaker-line": text_labels.speaker_line,
-                                                  "next-space": text_labels.next_char_is,
-                                                  "inside-quotation": text_labels.inside_quotation}
+    label_fns: dict[str, Callable[[str], Any]] = {
+        "speaker-line": text_labels.speaker_line,
+        "next-space": text_labels.next_char_is,
+        "inside-quotation": text_labels.inside_quotation,
+    }
     if prop not in label_fns:
         raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
     text = load_corpus(corpus).val[:20_000]
@@ -223,7 +234,7 @@ def _probe(model, inputs, options):
     tokens, labels = text_labels.text_windows(text, label_fns[prop](text), model.tokenizer, length)
     tokens, labels = torch.from_numpy(tokens[:32]), torch.from_numpy(labels[:32])
     mask = torch.zeros_like(tokens, dtype=torch.bool)
-    mask[:, length // 4:] = True  # the first positions cannot see far enough back
+    mask[:, length // 4 :] = True  # the first positions cannot see far enough back
     result = probe_layers(model, tokens, labels, mask=mask)
     best = int(result.test_score.argmax())
     line = f"{prop}: best layer {result.layer_labels[best]} test accuracy {float(result.test_score[best]):.3f}"
@@ -246,8 +257,9 @@ ANALYSES: dict[str, Callable[[Transformer, Inputs, dict[str, Any]], tuple[Result
 }
 
 
-def run_analysis(source: str | os.PathLike, analysis: str, seed: int = 0, prompt: str | None = None,
-                 **options: Any) -> tuple[Result, str]:
+def run_analysis(
+    source: str | os.PathLike, analysis: str, seed: int = 0, prompt: str | None = None, **options: Any
+) -> tuple[Result, str]:
     """(result, a one-line summary) of `analysis` on the model at `source`."""
     if analysis not in ANALYSES:
         raise ValueError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}")

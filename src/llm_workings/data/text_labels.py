@@ -33,7 +33,7 @@ def speaker_line(text: str) -> np.ndarray:
     for line in text.split("\n"):
         end = start + len(line)
         if previous_blank and line.endswith(":"):
-            labels[start:min(end + 1, len(text))] = 1
+            labels[start : min(end + 1, len(text))] = 1
         previous_blank, start = line == "", end + 1
     return labels
 
@@ -52,8 +52,9 @@ def inside_quotation(text: str, mark: str = '"') -> np.ndarray:
     return labels
 
 
-def text_windows(text: str, char_labels: Any, tokenizer: Any, length: int,
-                 n_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def text_windows(
+    text: str, char_labels: Any, tokenizer: Any, length: int, n_windows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut `text` into consecutive windows of `length` tokens -> (tokens, labels), both
     `[n_windows, length]`; a token's label is the label of its last character, so this works for a
     char tokenizer (one character per token) and for BPE alike."""
@@ -64,8 +65,10 @@ def text_windows(text: str, char_labels: Any, tokenizer: Any, length: int,
     pieces = {i: tokenizer.decode([i]) for i in set(ids)}
     ends = np.cumsum([len(pieces[i]) for i in ids]) - 1
     if len(ids) == 0 or ends[-1] != len(text) - 1:
-        raise ValueError("the tokens do not decode back to the text character for character (is some character "
-                         "outside the tokenizer's vocabulary, or split across tokens?)")
+        raise ValueError(
+            "the tokens do not decode back to the text character for character (is some character "
+            "outside the tokenizer's vocabulary, or split across tokens?)"
+        )
     available = len(ids) // length
     n_windows = available if n_windows is None else n_windows
     if not 0 < n_windows <= available:

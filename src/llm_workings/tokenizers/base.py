@@ -41,8 +41,7 @@ class Tokenizer:
 
     type_name = ""
 
-    def __init__(self, bos_token_id: int | None = None, eos_token_id: int | None = None,
-                 pad_token_id: int | None = None) -> None:
+    def __init__(self, bos_token_id: int | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None) -> None:
         self.bos_token_id = bos_token_id
         self.eos_token_id = eos_token_id
         self.pad_token_id = pad_token_id
@@ -79,8 +78,7 @@ class Tokenizer:
             except TypeError:
                 raise ValueError(f"decode takes integer token ids; item {i} is {token_id!r}") from None
             if not 0 <= value < self.vocab_size:
-                raise ValueError(f"unknown token id {value} at position {i}: this tokenizer's ids are "
-                                 f"0..{self.vocab_size - 1}")
+                raise ValueError(f"unknown token id {value} at position {i}: this tokenizer's ids are 0..{self.vocab_size - 1}")
             out.append(value)
         return out
 
@@ -97,8 +95,10 @@ class Tokenizer:
         """Read a tokenizer that `save` wrote."""
         data = read_tokenizer_json(path)
         if data["type"] != cls.type_name:
-            raise ValueError(f"{path} holds a {data['type']!r} tokenizer, not a {cls.type_name!r} one; "
-                             "llm_workings.tokenizers.load_tokenizer picks the class for you")
+            raise ValueError(
+                f"{path} holds a {data['type']!r} tokenizer, not a {cls.type_name!r} one; "
+                "llm_workings.tokenizers.load_tokenizer picks the class for you"
+            )
         try:
             tok = cls._from_json(data)
         except KeyError as e:
@@ -146,16 +146,17 @@ def read_tokenizer_json(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not a tokenizer file: malformed JSON at line {e.lineno}, column {e.colno} "
-                         f"({e.msg}); expected one JSON object written by Tokenizer.save") from None
+        raise ValueError(
+            f"{path} is not a tokenizer file: malformed JSON at line {e.lineno}, column {e.colno} "
+            f"({e.msg}); expected one JSON object written by Tokenizer.save"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a tokenizer file: expected a JSON object, found a {type(data).__name__}")
     if "type" not in data:
-        raise ValueError(f"{path} is not a tokenizer file: it has no \"type\" field (expected \"char\" or \"bpe\")")
+        raise ValueError(f'{path} is not a tokenizer file: it has no "type" field (expected "char" or "bpe")')
     if not isinstance(data["type"], str):
-        raise ValueError(f"{path}: the \"type\" field must be a string such as \"bpe\", not {data['type']!r}")
+        raise ValueError(f'{path}: the "type" field must be a string such as "bpe", not {data["type"]!r}')
     version = data.get("version")
     if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: tokenizer file version {version!r} is not one this code reads "
-                         f"(expected {FORMAT_VERSION})")
+        raise ValueError(f"{path}: tokenizer file version {version!r} is not one this code reads (expected {FORMAT_VERSION})")
     return data

@@ -52,8 +52,13 @@ class BPETokenizer(Tokenizer):
     type_name = "bpe"
     block_chars = 1 << 20  # long ordinary text is pre-split this many characters at a time (see _blocks)
 
-    def __init__(self, merges: Iterable[tuple[int, int]], special_tokens: dict[str, int] | None = None,
-                 pattern: str = GPT2_PATTERN, **roles: int | None) -> None:
+    def __init__(
+        self,
+        merges: Iterable[tuple[int, int]],
+        special_tokens: dict[str, int] | None = None,
+        pattern: str = GPT2_PATTERN,
+        **roles: int | None,
+    ) -> None:
         """`merges[k] = (a, b)` makes id 256 + k from ids a and b; `special_tokens` maps each
         special string to its id, which must follow the merges (256 + len(merges), ...)."""
         super().__init__(**roles)
@@ -74,8 +79,10 @@ class BPETokenizer(Tokenizer):
         self.special_tokens = dict(special_tokens or {})
         first = 256 + len(self.merges)
         if sorted(self.special_tokens.values()) != list(range(first, first + len(self.special_tokens))):
-            raise ValueError(f"special token ids must be {first}..{first + len(self.special_tokens) - 1}, "
-                             f"right after the merges; got {self.special_tokens}")
+            raise ValueError(
+                f"special token ids must be {first}..{first + len(self.special_tokens) - 1}, "
+                f"right after the merges; got {self.special_tokens}"
+            )
         for text in sorted(self.special_tokens, key=self.special_tokens.__getitem__):
             if not isinstance(text, str) or not text:
                 raise ValueError(f"a special token must be a non-empty string, not {text!r}")
@@ -84,9 +91,17 @@ class BPETokenizer(Tokenizer):
 
     # -- training ---------------------------------------------------------------------------------
     @classmethod
-    def train(cls, text: str, vocab_size: int, special_tokens: Iterable[str] = ("<|endoftext|>",),
-              progress: bool = True, pattern: str = GPT2_PATTERN, bos_token: str | None = None,
-              eos_token: str | None = None, pad_token: str | None = None) -> BPETokenizer:
+    def train(
+        cls,
+        text: str,
+        vocab_size: int,
+        special_tokens: Iterable[str] = ("<|endoftext|>",),
+        progress: bool = True,
+        pattern: str = GPT2_PATTERN,
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        pad_token: str | None = None,
+    ) -> BPETokenizer:
         """Learn merges on `text` until the vocabulary (256 bytes + merges + specials) has
         `vocab_size` ids. Special tokens in `text` are cut out first and never learned from.
         `bos_token` / `eos_token` / `pad_token` name special tokens to use in those roles."""
@@ -95,8 +110,10 @@ class BPETokenizer(Tokenizer):
             raise ValueError(f"special_tokens repeats a token: {specials}")
         floor = 256 + len(specials)
         if vocab_size < floor:
-            raise ValueError(f"vocab_size {vocab_size} is smaller than 256 byte tokens + {len(specials)} special "
-                             f"token(s) = {floor}; ask for at least {floor}")
+            raise ValueError(
+                f"vocab_size {vocab_size} is smaller than 256 byte tokens + {len(specials)} special "
+                f"token(s) = {floor}; ask for at least {floor}"
+            )
         roles = {"bos_token_id": bos_token, "eos_token_id": eos_token, "pad_token_id": pad_token}
         for role, name in roles.items():
             if name is not None and name not in specials:  # checked now, not after minutes of training
@@ -180,8 +197,10 @@ class BPETokenizer(Tokenizer):
         try:
             ids = list(chunk.encode("utf-8"))
         except UnicodeEncodeError as e:
-            raise ValueError(f"the text holds a lone surrogate {chunk[e.start]!r}, which UTF-8 cannot encode "
-                             "(it usually comes from decoding bytes with errors='surrogateescape')") from None
+            raise ValueError(
+                f"the text holds a lone surrogate {chunk[e.start]!r}, which UTF-8 cannot encode "
+                "(it usually comes from decoding bytes with errors='surrogateescape')"
+            ) from None
         ranks = self.ranks
         never = len(self.merges)  # sorts after every learned pair
         while len(ids) > 1:
@@ -198,12 +217,14 @@ class BPETokenizer(Tokenizer):
                 return frozenset(self.special_tokens)
             if allowed_special == "none":
                 return frozenset()
-            raise ValueError(f"allowed_special must be \"all\", \"none\" or a set of special tokens, not {allowed_special!r}")
+            raise ValueError(f'allowed_special must be "all", "none" or a set of special tokens, not {allowed_special!r}')
         allowed = frozenset(allowed_special)
         unknown = allowed - self.special_tokens.keys()
         if unknown:
-            raise ValueError(f"allowed_special names {sorted(unknown)}, which are not special tokens of this "
-                             f"tokenizer ({sorted(self.special_tokens)})")
+            raise ValueError(
+                f"allowed_special names {sorted(unknown)}, which are not special tokens of this "
+                f"tokenizer ({sorted(self.special_tokens)})"
+            )
         return allowed
 
     # -- decoding ---------------------------------------------------------------------------------
@@ -221,8 +242,9 @@ class BPETokenizer(Tokenizer):
         return to_hf(self)
 
     def __repr__(self) -> str:
-        return (f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
-                f"special_tokens={list(self.special_tokens)})")
+        return (
+            f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special_tokens={list(self.special_tokens)})"
+        )
 
     # -- save and load ----------------------------------------------------------------------------
     def _to_json(self) -> dict[str, Any]:
@@ -232,16 +254,17 @@ class BPETokenizer(Tokenizer):
     def _from_json(cls, data: dict[str, Any]) -> BPETokenizer:
         merges, specials, pattern = data["merges"], data["special_tokens"], data["pattern"]
         if not isinstance(merges, list) or not all(
-                isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in merges):
-            raise ValueError("\"merges\" must be a list of [id, id] pairs of integers")
+            isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in merges
+        ):
+            raise ValueError('"merges" must be a list of [id, id] pairs of integers')
         if not isinstance(specials, dict) or not all(type(v) is int for v in specials.values()):
-            raise ValueError("\"special_tokens\" must be an object mapping each special token to its integer id")
+            raise ValueError('"special_tokens" must be an object mapping each special token to its integer id')
         if not isinstance(pattern, str):
-            raise ValueError("\"pattern\" must be a regular expression string")
+            raise ValueError('"pattern" must be a regular expression string')
         try:
             regex.compile(pattern)
         except regex.error as e:
-            raise ValueError(f"\"pattern\" is not a valid regular expression: {e}") from None
+            raise ValueError(f'"pattern" is not a valid regular expression: {e}') from None
         return cls([tuple(p) for p in merges], specials, pattern)
 
 
@@ -271,7 +294,7 @@ def _pre_split(splitter: regex.Pattern, text: str) -> list[str]:
     out, end = [], 0
     for m in splitter.finditer(text):
         if m.start() > end:
-            out.append(text[end:m.start()])
+            out.append(text[end : m.start()])
         if m.end() > m.start():
             out.append(m.group())
         end = m.end()
@@ -292,7 +315,7 @@ def _blocks(text: str, size: int) -> list[str]:
         m = _SAFE_CUT.search(text, start + size)
         if m is None:
             break
-        pieces.append(text[start:m.end()])
+        pieces.append(text[start : m.end()])
         start = m.end()
     pieces.append(text[start:])
     return pieces

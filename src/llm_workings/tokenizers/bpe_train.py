@@ -116,6 +116,9 @@ def learn_merges(chunk_counts: Mapping[str, int], n_merges: int, progress: bool 
                 heapq.heappush(heap, (-pair_counts[p], p))
             bar.update(1)
     if len(merges) < n_merges:
-        warnings.warn(f"the training text ran out of pairs to merge after {len(merges)} merges "
-                      f"(asked for {n_merges}): the vocabulary is smaller than asked", stacklevel=3)
+        warnings.warn(
+            f"the training text ran out of pairs to merge after {len(merges)} merges "
+            f"(asked for {n_merges}): the vocabulary is smaller than asked",
+            stacklevel=3,
+        )
     return merges

@@ -78,8 +78,10 @@ class CharTokenizer(Tokenizer):
     def _unknown(self, text: str) -> ValueError:
         missing = sorted(set(text) - self.ids.keys())
         shown = ", ".join(repr(c) for c in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        return ValueError(f"the text has {len(missing)} character(s) outside this tokenizer's vocabulary of "
-                          f"{self.vocab_size}: {shown}. Retrain with CharTokenizer.train on text that includes them.")
+        return ValueError(
+            f"the text has {len(missing)} character(s) outside this tokenizer's vocabulary of "
+            f"{self.vocab_size}: {shown}. Retrain with CharTokenizer.train on text that includes them."
+        )
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
@@ -92,5 +94,5 @@ class CharTokenizer(Tokenizer):
     def _from_json(cls, data: dict[str, Any]) -> CharTokenizer:
         chars = data["chars"]
         if not isinstance(chars, list):
-            raise ValueError(f"\"chars\" must be a list of one-character strings, not {type(chars).__name__}")
+            raise ValueError(f'"chars" must be a list of one-character strings, not {type(chars).__name__}')
         return cls(chars)

@@ -70,10 +70,12 @@ def to_hf(tok: BPETokenizer) -> tokenizers.Tokenizer:
     if tok.pattern == GPT2_PATTERN:
         hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
-        hf.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(tok.pattern), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
+        hf.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(tok.pattern), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     hf.decoder = decoders.ByteLevel()
     # Added in id order, each takes the next id after the model's vocabulary: ours exactly.
     specials = sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
@@ -82,9 +84,14 @@ def to_hf(tok: BPETokenizer) -> tokenizers.Tokenizer:
     for text, token_id in specials:
         if stand_ins.intersection(text):
             # The ByteLevel decoder reads every token through the byte table, special ones too.
-            warnings.warn(f"special token {text!r} has characters that Hugging Face's ByteLevel decoder takes for "
-                          "byte stand-ins: hf.decode will garble it (encoding is unaffected)", stacklevel=3)
+            warnings.warn(
+                f"special token {text!r} has characters that Hugging Face's ByteLevel decoder takes for "
+                "byte stand-ins: hf.decode will garble it (encoding is unaffected)",
+                stacklevel=3,
+            )
         if hf.token_to_id(text) != token_id:
-            raise ValueError(f"special token {text!r} got id {hf.token_to_id(text)} in Hugging Face, not {token_id} "
-                             "(its text is also an ordinary token's)")
+            raise ValueError(
+                f"special token {text!r} got id {hf.token_to_id(text)} in Hugging Face, not {token_id} "
+                "(its text is also an ordinary token's)"
+            )
     return hf

@@ -47,8 +47,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    run_dir: str | os.PathLike, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> Path:
     """Write the model, optimizer and RNG at `step`, with `state` (JSON-serialisable) in the record."""
     run_dir = Path(run_dir)
     tensors = {f"model.{name}": t for name, t in weights_to_save(model).items()}
@@ -61,8 +62,15 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model: torch.nn.Modul
     with atomic_path(run_dir / tensor_file) as tmp:
         save_file(tensors, tmp)
     previous = _committed_tensor_file(run_dir)
-    record = {"format": FORMAT, "version": VERSION, "step": step, "tensors": tensor_file,
-              "sha256": _sha256(run_dir / tensor_file), "param_groups": optim["param_groups"], "state": state}
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": step,
+        "tensors": tensor_file,
+        "sha256": _sha256(run_dir / tensor_file),
+        "param_groups": optim["param_groups"],
+        "state": state,
+    }
     write_atomic(run_dir / RECORD, (json.dumps(record, indent=1) + "\n").encode())
     if previous and previous != tensor_file:
         (run_dir / previous).unlink(missing_ok=True)
@@ -117,7 +125,9 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{record_path} is not an llm_workings checkpoint record (no format {FORMAT!r})")
     if record.get("version") != VERSION:
-        raise CheckpointError(f"{record_path} has checkpoint version {record.get('version')!r}; this code reads version {VERSION}")
+        raise CheckpointError(
+            f"{record_path} has checkpoint version {record.get('version')!r}; this code reads version {VERSION}"
+        )
     missing = [k for k in ("step", "tensors", "sha256", "param_groups", "state") if k not in record]
     if missing:
         raise CheckpointError(f"{record_path} lacks {', '.join(missing)}")
@@ -125,8 +135,10 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     if not tensor_path.is_file():
         raise CheckpointError(f"{record_path} names {record['tensors']}, which is missing from {run_dir}")
     if _sha256(tensor_path) != record["sha256"]:
-        raise CheckpointError(f"{tensor_path} is damaged: its SHA-256 does not match the one recorded in {RECORD} "
-                              "(was it truncated or overwritten?)")
+        raise CheckpointError(
+            f"{tensor_path} is damaged: its SHA-256 does not match the one recorded in {RECORD} "
+            "(was it truncated or overwritten?)"
+        )
     try:
         tensors = load_file(tensor_path)
     except (SafetensorError, OSError) as e:

@@ -1,8 +1,8 @@
 """What a training run does, as one dataclass, and the learning-rate and snapshot schedules it implies.
 
-    cfg = TrainConfig(steps=2000, batch_size=12, lr=1e-3, warmup_steps=100)
-    [lr_at(cfg, s) for s in (0, 100, 1999)]     # warmup, peak, near min_lr
-    snapshot_steps("log:12", 2000)                 # [0, 1, 2, 4, 8, ..., 2000]
+cfg = TrainConfig(steps=2000, batch_size=12, lr=1e-3, warmup_steps=100)
+[lr_at(cfg, s) for s in (0, 100, 1999)]     # warmup, peak, near min_lr
+snapshot_steps("log:12", 2000)                 # [0, 1, 2, 4, 8, ..., 2000]
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ def snapshot_steps(spec: str, steps: int) -> list[int]:
             return list(range(0, steps + 1, k)) + ([steps] if steps % k else [])
         chosen = sorted({int(s) for s in spec.split(",")})
     except ValueError:
-        raise TrainConfigError(f"snapshots={spec!r}: expected 'none', 'log:N' (N >= 2), 'every:K' (K >= 1) "
-                               "or a comma-separated list of steps") from None
+        raise TrainConfigError(
+            f"snapshots={spec!r}: expected 'none', 'log:N' (N >= 2), 'every:K' (K >= 1) or a comma-separated list of steps"
+        ) from None
     if chosen and not 0 <= chosen[0] <= chosen[-1] <= steps:
         raise TrainConfigError(f"snapshot steps must lie in [0, steps={steps}], got {chosen}")
     return chosen

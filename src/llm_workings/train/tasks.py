@@ -44,8 +44,15 @@ class LanguageModelTask:
 
     name = "language-model"
 
-    def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, block: int, val_bytes: int,
-                 eval_batches: int = 20, eval_batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        train_ids: np.ndarray,
+        val_ids: np.ndarray,
+        block: int,
+        val_bytes: int,
+        eval_batches: int = 20,
+        eval_batch_size: int = 32,
+    ) -> None:
         self.train_ids, self.val_ids = np.asarray(train_ids, np.int64), np.asarray(val_ids, np.int64)
         self.block, self.val_bytes = block, val_bytes
         self.eval_batches, self.eval_batch_size = eval_batches, eval_batch_size
@@ -73,8 +80,10 @@ class LanguageModelTask:
         metrics = {}
         for split, ids in (("train", self.train_ids), ("val", self.val_ids)):
             rng = np.random.default_rng(1234)  # the same windows at every evaluation
-            losses = [self.loss(model, torch.from_numpy(batches_from_text(ids, rng, self.eval_batch_size, self.block))).item()
-                      for _ in range(self.eval_batches)]
+            losses = [
+                self.loss(model, torch.from_numpy(batches_from_text(ids, rng, self.eval_batch_size, self.block))).item()
+                for _ in range(self.eval_batches)
+            ]
             metrics[f"{split}_loss"] = float(np.mean(losses))
         return metrics
 
@@ -86,11 +95,11 @@ class LanguageModelTask:
         starts = list(range(0, len(ids) - 1, block))
         total = 0.0
         for i in range(0, len(starts), batch_size):
-            rows = [torch.from_numpy(ids[s:s + block + 1]) for s in starts[i:i + batch_size]]
+            rows = [torch.from_numpy(ids[s : s + block + 1]) for s in starts[i : i + batch_size]]
             full = [r for r in rows if len(r) == block + 1]
             if full:
                 total += self.loss(model, torch.stack(full), total=True).item()
-            for r in rows[len(full):]:  # the last, shorter window
+            for r in rows[len(full) :]:  # the last, shorter window
                 if len(r) > 1:
                     total += self.loss(model, r[None], total=True).item()
         return total
@@ -105,8 +114,7 @@ class InductionTask:
 
     name = "induction"
 
-    def __init__(self, d_vocab: int, half: int, min_half: int | None = None, eval_size: int = 200,
-                 eval_seed: int = 1234) -> None:
+    def __init__(self, d_vocab: int, half: int, min_half: int | None = None, eval_size: int = 200, eval_seed: int = 1234) -> None:
         self.d_vocab, self.half = d_vocab, half
         self.min_half = half // 2 if min_half is None else min_half
         if not 1 <= self.min_half <= half:
@@ -128,15 +136,20 @@ class InductionTask:
     @torch.no_grad()
     def evaluate(self, model: Transformer, final: bool = False) -> dict[str, float]:
         tokens = self.eval_tokens.to(_device(model))
-        losses, cache = model.run_with_cache(tokens, return_type="loss", loss_per_token=True,
-                                             names_filter=lambda name: name.endswith("hook_pattern"))
+        losses, cache = model.run_with_cache(
+            tokens, return_type="loss", loss_per_token=True, names_filter=lambda name: name.endswith("hook_pattern")
+        )
         h = self.half
         # losses[:, t] predicts token t + 1; the copies occupy positions 1..h and h+1..2h. The first token of
         # each copy is unpredictable (it follows BOS, or the last token of the first copy), so it is left out.
-        first, repeated = losses[:, 1:h].mean().item(), losses[:, h + 1:].mean().item()
+        first, repeated = losses[:, 1:h].mean().item(), losses[:, h + 1 :].mean().item()
         scores = self.head_scores(cache)
-        metrics = {"loss": losses.mean().item(), "first_half_loss": first, "repeated_half_loss": repeated,
-                   "repeated_over_first": repeated / first}
+        metrics = {
+            "loss": losses.mean().item(),
+            "first_half_loss": first,
+            "repeated_half_loss": repeated,
+            "repeated_over_first": repeated / first,
+        }
         for kind, per_head in scores.items():
             for layer, row in enumerate(per_head):
                 metrics[f"{kind}_max_layer{layer}"] = max(row)

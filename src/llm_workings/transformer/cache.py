@@ -91,14 +91,19 @@ class ActivationCache:
             return _slice_pos(like.new_zeros(0, *like.shape), pos_slice)
         return _slice_pos(torch.stack([self[name] for name in names]), pos_slice)
 
-    def _view(self, stack: torch.Tensor, labels: list[str], layer: int, apply_ln: bool, pos_slice: PosSlice,
-              return_labels: bool):
+    def _view(self, stack: torch.Tensor, labels: list[str], layer: int, apply_ln: bool, pos_slice: PosSlice, return_labels: bool):
         if apply_ln:
             stack = self.apply_ln_to_stack(stack, layer, pos_slice=pos_slice)
         return (stack, labels) if return_labels else stack
 
-    def accumulated_resid(self, layer: int | None = None, incl_mid: bool = False, apply_ln: bool = False,
-                          pos_slice: PosSlice = None, return_labels: bool = False):
+    def accumulated_resid(
+        self,
+        layer: int | None = None,
+        incl_mid: bool = False,
+        apply_ln: bool = False,
+        pos_slice: PosSlice = None,
+        return_labels: bool = False,
+    ):
         """The residual stream entering each block 0..`layer`, where `layer` = n_layers (the default)
         means the final stream: `[component, batch, pos, d_model]`, labels like "0_pre", "0_mid",
         "final_post". The logit lens reads each of these through the final norm and unembedding."""
@@ -117,8 +122,14 @@ class ActivationCache:
                 labels.append(f"{lay}_mid")
         return self._view(self._stack(names, pos_slice), labels, layer, apply_ln, pos_slice, return_labels)
 
-    def decompose_resid(self, layer: int | None = None, incl_embeds: bool = True, apply_ln: bool = False,
-                        pos_slice: PosSlice = None, return_labels: bool = False):
+    def decompose_resid(
+        self,
+        layer: int | None = None,
+        incl_embeds: bool = True,
+        apply_ln: bool = False,
+        pos_slice: PosSlice = None,
+        return_labels: bool = False,
+    ):
         """What each component wrote into the residual stream before `layer`: embeddings, then each
         block's attention and MLP output. The stack sums to the residual stream at that point."""
         cfg = self.model.cfg
@@ -138,8 +149,9 @@ class ActivationCache:
                 labels.append(f"{lay}_mlp_out")
         return self._view(self._stack(names, pos_slice), labels, layer, apply_ln, pos_slice, return_labels)
 
-    def stack_head_results(self, layer: int | None = None, apply_ln: bool = False, pos_slice: PosSlice = None,
-                           return_labels: bool = False):
+    def stack_head_results(
+        self, layer: int | None = None, apply_ln: bool = False, pos_slice: PosSlice = None, return_labels: bool = False
+    ):
         """Each head's output into the residual stream, for blocks before `layer` (all when None):
         `[layer * head, batch, pos, d_model]`, labels like "L0H3". Taken from `hook_result` when cached,
         else computed from `hook_z` and W_O. Attention output biases are not included."""
@@ -158,8 +170,9 @@ class ActivationCache:
         stack = _slice_pos(torch.cat(parts), pos_slice) if parts else self._stack([], pos_slice)
         return self._view(stack, labels, layer, apply_ln, pos_slice, return_labels)
 
-    def apply_ln_to_stack(self, stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
-                          pos_slice: PosSlice = None) -> torch.Tensor:
+    def apply_ln_to_stack(
+        self, stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False, pos_slice: PosSlice = None
+    ) -> torch.Tensor:
         """Put each component of `stack` through the norm the model applies at `layer` (the final norm
         when None; `ln2` with `mlp_input`), using the scale cached for the whole stream. The norm is
         linear once that scale is fixed, so the results still sum to the normed stream. The norm's

@@ -62,7 +62,7 @@ class PosEmbed(nn.Module):
     def forward(self, start: int, n: int) -> torch.Tensor:  # -> [1, pos, d_model] for positions start..start+n-1
         if start + n > self.W_pos.shape[0]:
             raise ValueError(f"position {start + n - 1} is beyond n_ctx={self.W_pos.shape[0]}, the positions this model learned")
-        return self.W_pos[start:start + n][None]
+        return self.W_pos[start : start + n][None]
 
 
 class Unembed(nn.Module):
@@ -169,19 +169,18 @@ class Attention(nn.Module):
 
     def _qkv_view(self, which: int, n: int) -> torch.Tensor:  # -> [n, d_model, d_head]
         start = sum(self.split[:which])
-        return self.w_qkv[start:start + self.split[which]].view(n, self.cfg.d_head, self.cfg.d_model).transpose(1, 2)
+        return self.w_qkv[start : start + self.split[which]].view(n, self.cfg.d_head, self.cfg.d_model).transpose(1, 2)
 
     def _bias_view(self, which: int, n: int) -> torch.Tensor | None:
         if self.b_qkv is None:
             return None
         start = sum(self.split[:which])
-        return self.b_qkv[start:start + self.split[which]].view(n, self.cfg.d_head)
+        return self.b_qkv[start : start + self.split[which]].view(n, self.cfg.d_head)
 
     W_Q = WeightView(lambda m: m._qkv_view(0, m.cfg.n_heads), "[head, d_model, d_head]")
     W_K = WeightView(lambda m: m._qkv_view(1, m.cfg.n_kv_heads), "[kv_head, d_model, d_head]")
     W_V = WeightView(lambda m: m._qkv_view(2, m.cfg.n_kv_heads), "[kv_head, d_model, d_head]")
-    W_O = WeightView(lambda m: m.w_o.view(m.cfg.d_model, m.cfg.n_heads, m.cfg.d_head).permute(1, 2, 0),
-                     "[head, d_head, d_model]")
+    W_O = WeightView(lambda m: m.w_o.view(m.cfg.d_model, m.cfg.n_heads, m.cfg.d_head).permute(1, 2, 0), "[head, d_head, d_model]")
     b_Q = WeightView(lambda m: m._bias_view(0, m.cfg.n_heads), "[head, d_head]")
     b_K = WeightView(lambda m: m._bias_view(1, m.cfg.n_kv_heads), "[kv_head, d_head]")
     b_V = WeightView(lambda m: m._bias_view(2, m.cfg.n_kv_heads), "[kv_head, d_head]")
@@ -296,11 +295,11 @@ class GatedMLP(nn.Module):
         self.hook_pre_linear = HookPoint()  # [batch, pos, d_mlp], x W_in
         self.hook_post = HookPoint()  # [batch, pos, d_mlp]
 
-    W_gate = WeightView(lambda m: m.w_gate_in[:m.d_mlp].T, "[d_model, d_mlp]")
-    W_in = WeightView(lambda m: m.w_gate_in[m.d_mlp:].T, "[d_model, d_mlp]")
+    W_gate = WeightView(lambda m: m.w_gate_in[: m.d_mlp].T, "[d_model, d_mlp]")
+    W_in = WeightView(lambda m: m.w_gate_in[m.d_mlp :].T, "[d_model, d_mlp]")
     W_out = WeightView(lambda m: m.w_out.T, "[d_mlp, d_model]")
-    b_gate = WeightView(lambda m: None if m.b_gate_in is None else m.b_gate_in[:m.d_mlp], "[d_mlp]")
-    b_in = WeightView(lambda m: None if m.b_gate_in is None else m.b_gate_in[m.d_mlp:], "[d_mlp]")
+    b_gate = WeightView(lambda m: None if m.b_gate_in is None else m.b_gate_in[: m.d_mlp], "[d_mlp]")
+    b_in = WeightView(lambda m: None if m.b_gate_in is None else m.b_gate_in[m.d_mlp :], "[d_mlp]")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, linear = F.linear(x, self.w_gate_in, self.b_gate_in).chunk(2, dim=-1)

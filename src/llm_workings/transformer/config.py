@@ -60,21 +60,33 @@ class TransformerConfig:
             self.d_mlp = 4 * self.d_model
         if self.n_kv_heads is None:
             self.n_kv_heads = self.n_heads
-        for field, value in (("d_model", self.d_model), ("n_layers", self.n_layers), ("n_heads", self.n_heads),
-                             ("d_vocab", self.d_vocab), ("n_ctx", self.n_ctx), ("d_head", self.d_head),
-                             ("n_kv_heads", self.n_kv_heads)):
+        for field, value in (
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("d_vocab", self.d_vocab),
+            ("n_ctx", self.n_ctx),
+            ("d_head", self.d_head),
+            ("n_kv_heads", self.n_kv_heads),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{field} must be a positive integer, got {value!r}")
         if self.n_heads % self.n_kv_heads:
             raise ConfigError(f"n_heads={self.n_heads} must be a multiple of n_kv_heads={self.n_kv_heads}")
-        for field, value, allowed in (("positions", self.positions, POSITIONS), ("norm", self.norm, NORMS),
-                                      ("act", self.act, ACTIVATIONS), ("rope_scaling", self.rope_scaling, ROPE_SCALINGS)):
+        for field, value, allowed in (
+            ("positions", self.positions, POSITIONS),
+            ("norm", self.norm, NORMS),
+            ("act", self.act, ACTIVATIONS),
+            ("rope_scaling", self.rope_scaling, ROPE_SCALINGS),
+        ):
             if value not in allowed:
                 raise ConfigError(f"{field}={value!r} is not supported; expected one of {', '.join(map(repr, allowed))}")
         if not 0.0 < self.rotary_pct <= 1.0:
             raise ConfigError(f"rotary_pct must be in (0, 1], got {self.rotary_pct}")
         if self.positions == "rotary" and self.rotary_dim % 2:
-            raise ConfigError(f"rotary_pct={self.rotary_pct} of d_head={self.d_head} gives an odd rotary dimension {self.rotary_dim}")
+            raise ConfigError(
+                f"rotary_pct={self.rotary_pct} of d_head={self.d_head} gives an odd rotary dimension {self.rotary_dim}"
+            )
         if self.sliding_window is not None and self.sliding_window < 1:
             raise ConfigError(f"sliding_window must be a positive integer or None, got {self.sliding_window}")
 

@@ -92,8 +92,15 @@ class Family:
 
 
 # -- reading config.json -----------------------------------------------------------------------
-HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
-                  "gelu": "gelu", "relu": "relu", "silu": "silu", "swish": "silu"}
+HF_ACTIVATIONS = {
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+    "gelu": "gelu",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "silu",
+}
 
 
 def _activation(c: dict[str, Any], key: str, default: str) -> str:
@@ -132,21 +139,40 @@ def _rotary(c: dict[str, Any], default_pct: float) -> dict[str, Any]:
 def gpt2_config(c: dict[str, Any]) -> TransformerConfig:
     _refuse(c, scale_attn_by_inverse_layer_idx=False, scale_attn_weights=True, add_cross_attention=False)
     return TransformerConfig(
-        d_model=c["n_embd"], n_layers=c["n_layer"], n_heads=c["n_head"], d_mlp=c.get("n_inner") or 4 * c["n_embd"],
-        d_vocab=c["vocab_size"], n_ctx=c["n_positions"], positions="learned", norm="layernorm",
-        norm_eps=c.get("layer_norm_epsilon", 1e-5), act=_activation(c, "activation_function", "gelu_new"),
-        tie_embeddings=c.get("tie_word_embeddings", True), name=c.get("_name_or_path", ""))
+        d_model=c["n_embd"],
+        n_layers=c["n_layer"],
+        n_heads=c["n_head"],
+        d_mlp=c.get("n_inner") or 4 * c["n_embd"],
+        d_vocab=c["vocab_size"],
+        n_ctx=c["n_positions"],
+        positions="learned",
+        norm="layernorm",
+        norm_eps=c.get("layer_norm_epsilon", 1e-5),
+        act=_activation(c, "activation_function", "gelu_new"),
+        tie_embeddings=c.get("tie_word_embeddings", True),
+        name=c.get("_name_or_path", ""),
+    )
 
 
 def neox_config(c: dict[str, Any]) -> TransformerConfig:
     bias = c.get("attention_bias", True)
     return TransformerConfig(
-        d_model=c["hidden_size"], n_layers=c["num_hidden_layers"], n_heads=c["num_attention_heads"],
-        d_mlp=c["intermediate_size"], d_vocab=c["vocab_size"], n_ctx=c["max_position_embeddings"],
-        **_rotary(c, default_pct=0.25), norm="layernorm", norm_eps=c.get("layer_norm_eps", 1e-5),
-        act=_activation(c, "hidden_act", "gelu"), parallel_residual=c.get("use_parallel_residual", True),
-        bias_qkv=bias, bias_attn_out=bias, tie_embeddings=c.get("tie_word_embeddings", False),
-        name=c.get("_name_or_path", ""))
+        d_model=c["hidden_size"],
+        n_layers=c["num_hidden_layers"],
+        n_heads=c["num_attention_heads"],
+        d_mlp=c["intermediate_size"],
+        d_vocab=c["vocab_size"],
+        n_ctx=c["max_position_embeddings"],
+        **_rotary(c, default_pct=0.25),
+        norm="layernorm",
+        norm_eps=c.get("layer_norm_eps", 1e-5),
+        act=_activation(c, "hidden_act", "gelu"),
+        parallel_residual=c.get("use_parallel_residual", True),
+        bias_qkv=bias,
+        bias_attn_out=bias,
+        tie_embeddings=c.get("tie_word_embeddings", False),
+        name=c.get("_name_or_path", ""),
+    )
 
 
 def llama_config(c: dict[str, Any]) -> TransformerConfig:
@@ -156,20 +182,35 @@ def llama_config(c: dict[str, Any]) -> TransformerConfig:
     qwen2 = c.get("model_type") == "qwen2"
     attention_bias = c.get("attention_bias", False)
     return TransformerConfig(
-        d_model=c["hidden_size"], n_layers=c["num_hidden_layers"], n_heads=n_heads,
-        n_kv_heads=c.get("num_key_value_heads") or n_heads, d_head=c.get("head_dim") or c["hidden_size"] // n_heads,
-        d_mlp=c["intermediate_size"], d_vocab=c["vocab_size"], n_ctx=c["max_position_embeddings"],
-        **_rotary(c, default_pct=1.0), norm="rmsnorm", norm_eps=c.get("rms_norm_eps", 1e-6),
-        act=_activation(c, "hidden_act", "silu"), gated_mlp=True, bias_qkv=qwen2 or attention_bias,
-        bias_attn_out=attention_bias and not qwen2, bias_mlp=c.get("mlp_bias", False),
+        d_model=c["hidden_size"],
+        n_layers=c["num_hidden_layers"],
+        n_heads=n_heads,
+        n_kv_heads=c.get("num_key_value_heads") or n_heads,
+        d_head=c.get("head_dim") or c["hidden_size"] // n_heads,
+        d_mlp=c["intermediate_size"],
+        d_vocab=c["vocab_size"],
+        n_ctx=c["max_position_embeddings"],
+        **_rotary(c, default_pct=1.0),
+        norm="rmsnorm",
+        norm_eps=c.get("rms_norm_eps", 1e-6),
+        act=_activation(c, "hidden_act", "silu"),
+        gated_mlp=True,
+        bias_qkv=qwen2 or attention_bias,
+        bias_attn_out=attention_bias and not qwen2,
+        bias_mlp=c.get("mlp_bias", False),
         tie_embeddings=c.get("tie_word_embeddings", False),
         sliding_window=c.get("sliding_window", 4096) if c.get("model_type") == "mistral" else None,
-        default_prepend_bos=c.get("bos_token_id") is not None, name=c.get("_name_or_path", ""))
+        default_prepend_bos=c.get("bos_token_id") is not None,
+        name=c.get("_name_or_path", ""),
+    )
 
 
 # -- the tables --------------------------------------------------------------------------------
 GPT2 = Family(
-    name="gpt2", architectures=("GPT2LMHeadModel", "GPT2Model"), config=gpt2_config, prefixes=("transformer.", ""),
+    name="gpt2",
+    architectures=("GPT2LMHeadModel", "GPT2Model"),
+    config=gpt2_config,
+    prefixes=("transformer.", ""),
     weights={
         "embed.W_E": Same("{p}wte.weight"),
         "pos_embed.W_pos": Same("{p}wpe.weight"),
@@ -188,10 +229,14 @@ GPT2 = Family(
         "ln_final.w": Same("{p}ln_f.weight"),
         "ln_final.b": Same("{p}ln_f.bias"),
         "unembed.weight": Same("lm_head.weight"),
-    })
+    },
+)
 
 NEOX = Family(
-    name="gpt-neox", architectures=("GPTNeoXForCausalLM", "GPTNeoXModel"), config=neox_config, prefixes=("gpt_neox.", ""),
+    name="gpt-neox",
+    architectures=("GPTNeoXForCausalLM", "GPTNeoXModel"),
+    config=neox_config,
+    prefixes=("gpt_neox.", ""),
     weights={
         "embed.W_E": Same("{p}embed_in.weight"),
         "blocks.{l}.ln1.w": Same("{p}layers.{l}.input_layernorm.weight"),
@@ -209,11 +254,14 @@ NEOX = Family(
         "ln_final.w": Same("{p}final_layer_norm.weight"),
         "ln_final.b": Same("{p}final_layer_norm.bias"),
         "unembed.weight": Same("embed_out.weight|lm_head.weight"),
-    })
+    },
+)
 
 _ATTN = "{p}layers.{l}.self_attn."
 LLAMA = Family(
-    name="llama", config=llama_config, prefixes=("model.", ""),
+    name="llama",
+    config=llama_config,
+    prefixes=("model.", ""),
     architectures=("LlamaForCausalLM", "LlamaModel", "MistralForCausalLM", "MistralModel", "Qwen2ForCausalLM", "Qwen2Model"),
     weights={
         "embed.W_E": Same("{p}embed_tokens.weight"),
@@ -223,15 +271,18 @@ LLAMA = Family(
         "blocks.{l}.attn.w_o": Same(_ATTN + "o_proj.weight"),
         "blocks.{l}.attn.b_O": Same(_ATTN + "o_proj.bias"),
         "blocks.{l}.ln2.w": Same("{p}layers.{l}.post_attention_layernorm.weight"),
-        "blocks.{l}.mlp.w_gate_in": Stacked(("{p}layers.{l}.mlp.gate_proj.weight", "{p}layers.{l}.mlp.up_proj.weight"),
-                                            _gate_up_sizes),
-        "blocks.{l}.mlp.b_gate_in": Stacked(("{p}layers.{l}.mlp.gate_proj.bias", "{p}layers.{l}.mlp.up_proj.bias"),
-                                            _gate_up_sizes),
+        "blocks.{l}.mlp.w_gate_in": Stacked(
+            ("{p}layers.{l}.mlp.gate_proj.weight", "{p}layers.{l}.mlp.up_proj.weight"), _gate_up_sizes
+        ),
+        "blocks.{l}.mlp.b_gate_in": Stacked(
+            ("{p}layers.{l}.mlp.gate_proj.bias", "{p}layers.{l}.mlp.up_proj.bias"), _gate_up_sizes
+        ),
         "blocks.{l}.mlp.w_out": Same("{p}layers.{l}.mlp.down_proj.weight"),
         "blocks.{l}.mlp.b_out": Same("{p}layers.{l}.mlp.down_proj.bias"),
         "ln_final.w": Same("{p}norm.weight"),
         "unembed.weight": Same("lm_head.weight"),
-    })
+    },
+)
 
 FAMILIES = (GPT2, NEOX, LLAMA)
 BY_ARCHITECTURE = {arch: family for family in FAMILIES for arch in family.architectures}

@@ -34,19 +34,24 @@ class KVCache:
             grown_k = k.new_empty(*k.shape[:2], size, k.shape[3])
             grown_v = v.new_empty(*v.shape[:2], size, v.shape[3])
             if buf_k is not None:
-                grown_k[:, :, :self.length] = buf_k[:, :, :self.length]
-                grown_v[:, :, :self.length] = buf_v[:, :, :self.length]
+                grown_k[:, :, : self.length] = buf_k[:, :, : self.length]
+                grown_v[:, :, : self.length] = buf_v[:, :, : self.length]
             self.keys[layer], self.values[layer] = buf_k, buf_v = grown_k, grown_v
-        buf_k[:, :, self.length:end] = k
-        buf_v[:, :, self.length:end] = v
+        buf_k[:, :, self.length : end] = k
+        buf_v[:, :, self.length : end] = v
         return buf_k[:, :, :end], buf_v[:, :, :end]
 
     def advance(self, n: int) -> None:
         self.length += n
 
 
-def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+def sample(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One token id per row of `logits [batch, d_vocab]`. temperature 0 is greedy (argmax)."""
     if temperature == 0:
         return logits.argmax(-1)
@@ -66,10 +71,21 @@ def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = N
 
 
 @torch.no_grad()  # not inference_mode: the tokens returned must be usable in a later forward with autograd
-def generate(model: Transformer, input: Input, max_new_tokens: int = 20, temperature: float = 0.0,
-             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-             use_kv_cache: bool = True, stop_at_eos: bool = True, eos_token_id: int | None = None,
-             prepend_bos: bool | None = None, crop_context: bool = False, verbose: bool = False) -> Any:
+def generate(
+    model: Transformer,
+    input: Input,
+    max_new_tokens: int = 20,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_kv_cache: bool = True,
+    stop_at_eos: bool = True,
+    eos_token_id: int | None = None,
+    prepend_bos: bool | None = None,
+    crop_context: bool = False,
+    verbose: bool = False,
+) -> Any:
     """Continue `input` by up to `max_new_tokens` tokens. Returns text when given text, else tokens
     `[batch, pos + new]`. temperature=0 is greedy; otherwise sample, optionally from the top_k
     tokens or the smallest set whose probability reaches top_p. `seed` makes sampling repeatable.
@@ -85,16 +101,20 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     if isinstance(input, (list, tuple)):
         rows = [model.to_tokens(text, prepend_bos) for text in input]
         if len({row.shape[1] for row in rows}) > 1:
-            raise ValueError("prompts of different token lengths cannot be generated as one batch yet (there is no "
-                             "padding mask); generate them one at a time, or give prompts of equal length")
+            raise ValueError(
+                "prompts of different token lengths cannot be generated as one batch yet (there is no "
+                "padding mask); generate them one at a time, or give prompts of equal length"
+            )
         tokens = torch.cat(rows)
     else:
         tokens = model._tokens(input, prepend_bos)
     n_ctx = model.cfg.n_ctx
     if model.cfg.positions == "learned" and tokens.shape[1] + max_new_tokens - 1 > n_ctx and not crop_context:
-        raise ValueError(f"{tokens.shape[1]} prompt tokens + {max_new_tokens} new ones need more than the "
-                         f"n_ctx={n_ctx} positions this model learned; pass crop_context=True to predict "
-                         "from the last n_ctx tokens")
+        raise ValueError(
+            f"{tokens.shape[1]} prompt tokens + {max_new_tokens} new ones need more than the "
+            f"n_ctx={n_ctx} positions this model learned; pass crop_context=True to predict "
+            "from the last n_ctx tokens"
+        )
     if eos_token_id is None and model.tokenizer is not None:
         eos_token_id = getattr(model.tokenizer, "eos_token_id", None)
     generator = None
@@ -106,8 +126,7 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     for _ in tqdm(range(max_new_tokens), disable=not verbose, desc="generating"):
         if crop_context and tokens.shape[1] > n_ctx:
             use_kv_cache, cache = False, None  # the window slides: every position changes, so recompute
-        logits = model(step_input if use_kv_cache else tokens[:, -n_ctx:] if crop_context else tokens,
-                       kv_cache=cache)[:, -1]
+        logits = model(step_input if use_kv_cache else tokens[:, -n_ctx:] if crop_context else tokens, kv_cache=cache)[:, -1]
         next_token = sample(logits, temperature, top_k, top_p, generator)
         if stop_at_eos and eos_token_id is not None:
             next_token = torch.where(finished, eos_token_id, next_token)
@@ -119,5 +138,5 @@ def generate(model: Transformer, input: Input, max_new_tokens: int = 20, tempera
     if not as_text:
         return tokens
     bos_added = model.bos_to_prepend(prepend_bos) is not None
-    texts = model.to_string(tokens[:, int(bos_added):])  # each prompt and its continuation, without the BOS we added
+    texts = model.to_string(tokens[:, int(bos_added) :])  # each prompt and its continuation, without the BOS we added
     return texts[0] if isinstance(input, str) else texts

@@ -87,8 +87,18 @@ def _attached(attachments: list[tuple[list[HookFn], HookFn]]) -> Iterator[None]:
 
 # Short names of TransformerLens's `get_act_name`: cache["pattern", 0] is cache["blocks.0.attn.hook_pattern"].
 _SUBMODULE = {
-    "q": "attn", "k": "attn", "v": "attn", "rot_q": "attn", "rot_k": "attn", "attn_scores": "attn",
-    "pattern": "attn", "z": "attn", "result": "attn", "pre": "mlp", "pre_linear": "mlp", "post": "mlp",
+    "q": "attn",
+    "k": "attn",
+    "v": "attn",
+    "rot_q": "attn",
+    "rot_k": "attn",
+    "attn_scores": "attn",
+    "pattern": "attn",
+    "z": "attn",
+    "result": "attn",
+    "pre": "mlp",
+    "pre_linear": "mlp",
+    "post": "mlp",
 }
 _TOP_LEVEL = {"embed", "pos_embed"}
 _BLOCK = {"resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"}
@@ -147,8 +157,9 @@ class HookedModule(nn.Module):
             hp.bwd_fns.clear()
 
     @contextmanager
-    def hooks(self, fwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = (),
-              bwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = ()) -> Iterator[HookedModule]:
+    def hooks(
+        self, fwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = (), bwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = ()
+    ) -> Iterator[HookedModule]:
         """Attach hooks for the body of a `with` block; they are removed on exit, even after an error."""
         attachments: list[tuple[list[HookFn], HookFn]] = []
         for pairs, kind in ((fwd_hooks, "fwd_fns"), (bwd_hooks, "bwd_fns")):
@@ -163,8 +174,14 @@ class HookedModule(nn.Module):
         with self.hooks(fwd_hooks, bwd_hooks):
             return self(*args, **kwargs)
 
-    def run_with_cache(self, *args: Any, names_filter: NameOrFilter | None = None, device: str | torch.device | None = None,
-                       incl_bwd: bool = False, **kwargs: Any) -> tuple[Any, ActivationCache]:
+    def run_with_cache(
+        self,
+        *args: Any,
+        names_filter: NameOrFilter | None = None,
+        device: str | torch.device | None = None,
+        incl_bwd: bool = False,
+        **kwargs: Any,
+    ) -> tuple[Any, ActivationCache]:
         """Run the model and keep the activations that `names_filter` selects (all of them when None).
 
         Activations are stored detached. With `incl_bwd=True` the forward output must be a scalar

@@ -29,8 +29,14 @@ def describe(source: str, batch: int = 1, seq: int | None = None, dtype: str = "
     n_params = sum(p.numel() for p in model.parameters())  # a tied parameter is listed once
     kv_elements = 2 * cfg.n_layers * batch * seq * cfg.n_kv_heads * cfg.d_head
     return {
-        "source": source, "architecture": arch, "family": family.name, "config": cfg.to_dict(),
-        "parameters": n_params, "dtype": dtype, "batch": batch, "seq": seq,
+        "source": source,
+        "architecture": arch,
+        "family": family.name,
+        "config": cfg.to_dict(),
+        "parameters": n_params,
+        "dtype": dtype,
+        "batch": batch,
+        "seq": seq,
         "weights_bytes": n_params * bytes_per,
         "kv_cache_bytes": kv_elements * bytes_per,
         "activation_cache_bytes": sum(t.numel() for t in cache.cache.values()) * bytes_per,

@@ -21,10 +21,21 @@ from .config import ConfigError, TransformerConfig
 from .families import BY_ARCHITECTURE, FAMILIES, Family
 from .model import Transformer
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
-MODEL_TYPES = {"gpt2": "GPT2LMHeadModel", "gpt_neox": "GPTNeoXForCausalLM", "llama": "LlamaForCausalLM",
-               "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+MODEL_TYPES = {
+    "gpt2": "GPT2LMHeadModel",
+    "gpt_neox": "GPTNeoXForCausalLM",
+    "llama": "LlamaForCausalLM",
+    "mistral": "MistralForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+}
 HUB_NAME = re.compile(r"^[A-Za-z0-9_-][\w.-]*(/[\w.-]+)?$")  # "gpt2", "EleutherAI/pythia-70m"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
@@ -82,8 +93,10 @@ class Tensors:
             except LoadError:
                 raise
             except Exception as e:  # safetensors and torch raise many types for a damaged file
-                raise LoadError(f"cannot read weights from {file}: {e}. Expected a safetensors file or a "
-                                "weights-only torch state dict (arbitrary pickles are refused).") from e
+                raise LoadError(
+                    f"cannot read weights from {file}: {e}. Expected a safetensors file or a "
+                    "weights-only torch state dict (arbitrary pickles are refused)."
+                ) from e
         return t
 
     def __contains__(self, name: str) -> bool:
@@ -101,8 +114,10 @@ class Tensors:
 
 
 def _weight_files(path: Path) -> list[Path]:
-    for index, single in (("model.safetensors.index.json", "model.safetensors"),
-                          ("pytorch_model.bin.index.json", "pytorch_model.bin")):
+    for index, single in (
+        ("model.safetensors.index.json", "model.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+    ):
         if (path / index).exists():
             weight_map = json.loads((path / index).read_text())["weight_map"]
             return [path / name for name in sorted(set(weight_map.values()))]
@@ -111,13 +126,13 @@ def _weight_files(path: Path) -> list[Path]:
     found = sorted(path.glob("*.safetensors"))
     if found:
         return found
-    raise LoadError(f"{path} holds no weights: expected model.safetensors (or shards with an index), "
-                    "or pytorch_model.bin")
+    raise LoadError(f"{path} holds no weights: expected model.safetensors (or shards with an index), or pytorch_model.bin")
 
 
 # -- sources: model object, directory, hub name ------------------------------------------------
-def from_hf(source: Any, dtype: torch.dtype | str = torch.float32, device: str | torch.device = "cpu",
-            tokenizer: Any = None) -> Transformer:
+def from_hf(
+    source: Any, dtype: torch.dtype | str = torch.float32, device: str | torch.device = "cpu", tokenizer: Any = None
+) -> Transformer:
     """A `Transformer` with the weights of a Hugging Face causal LM.
 
     source: a `transformers` model object, a local directory, or a hub name such as "gpt2"
@@ -147,8 +162,10 @@ def checkpoint_directory(source: str | os.PathLike, patterns: list[str] | None =
     if path.is_dir():
         return path
     if path.exists() or not HUB_NAME.match(str(source)):
-        raise LoadError(f"{source} is not a directory; expected a checkpoint directory holding config.json "
-                        "and weights, or a hub name such as 'gpt2' or 'EleutherAI/pythia-70m'")
+        raise LoadError(
+            f"{source} is not a directory; expected a checkpoint directory holding config.json "
+            "and weights, or a hub name such as 'gpt2' or 'EleutherAI/pythia-70m'"
+        )
     return download(str(source), patterns)
 
 
@@ -189,11 +206,15 @@ def download(name: str, patterns: list[str] | None = None) -> Path:
     except Exception:
         pass  # not cached yet
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    how = (f"Download it once where there is network (`hf download {name} --local-dir DIR`) "
-           f"and load the directory: Transformer.from_hf('DIR').")
+    how = (
+        f"Download it once where there is network (`hf download {name} --local-dir DIR`) "
+        f"and load the directory: Transformer.from_hf('DIR')."
+    )
     if offline:
-        raise LoadError(f"{name!r} is not a local directory, and loading it from the Hugging Face hub needs a download, "
-                        f"but HF_HUB_OFFLINE is set. {how}")
+        raise LoadError(
+            f"{name!r} is not a local directory, and loading it from the Hugging Face hub needs a download, "
+            f"but HF_HUB_OFFLINE is set. {how}"
+        )
     try:
         return Path(snapshot_download(name, allow_patterns=patterns))
     except Exception as e:
@@ -225,8 +246,9 @@ def build_config(config: dict[str, Any], arch: str) -> tuple[Family, Transformer
         raise LoadError(f"{arch}: {e}") from e
 
 
-def build(family: Family, cfg: TransformerConfig, tensors: Tensors, dtype: torch.dtype, device: str | torch.device,
-          tokenizer: Any) -> Transformer:
+def build(
+    family: Family, cfg: TransformerConfig, tensors: Tensors, dtype: torch.dtype, device: str | torch.device, tokenizer: Any
+) -> Transformer:
     with torch.device("meta"):
         model = Transformer(cfg).to(dtype)  # on meta the cast is free: bf16 weights never exist in fp32
     model.to_empty(device=device)
@@ -263,12 +285,15 @@ def load_weights(model: Transformer, family: Family, tensors: Tensors) -> None:
             if found is None:
                 candidates = " or ".join(repr(n) for n in wanted.split("|"))
                 if ours == "unembed.weight":
-                    raise LoadError(f"checkpoint has no unembedding {candidates} (expected shape {list(shape)}): a base model "
-                                    "without an LM head can give logits only when its embeddings are tied; load the "
-                                    "...ForCausalLM checkpoint instead")
+                    raise LoadError(
+                        f"checkpoint has no unembedding {candidates} (expected shape {list(shape)}): a base model "
+                        "without an LM head can give logits only when its embeddings are tied; load the "
+                        "...ForCausalLM checkpoint instead"
+                    )
                 raise LoadError(f"checkpoint has no tensor {candidates} (expected shape {list(shape)}, for {ours})")
             if tensors.shape(found) != shape:
-                raise LoadError(f"tensor {found!r} has shape {list(tensors.shape(found))}; expected {list(shape)} "
-                                f"from config.json")
+                raise LoadError(
+                    f"tensor {found!r} has shape {list(tensors.shape(found))}; expected {list(shape)} from config.json"
+                )
             names.append(found)
         param.copy_(source.convert([tensors.get(n) for n in names], model.cfg))

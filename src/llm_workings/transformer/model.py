@@ -1,10 +1,10 @@
 """The hooked decoder-only transformer: tokens -> embeddings -> blocks -> final norm -> logits.
 
-    model = Transformer(TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_vocab=100, n_ctx=32))
-    logits = model(tokens)                                    # [batch, pos, d_vocab]
-    logits, cache = model.run_with_cache(tokens)              # every activation, by hook name
-    model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.attn.hook_pattern", fn)])
-    model = Transformer.from_hf("path/to/gpt2")               # see loading.py
+model = Transformer(TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_vocab=100, n_ctx=32))
+logits = model(tokens)                                    # [batch, pos, d_vocab]
+logits, cache = model.run_with_cache(tokens)              # every activation, by hook name
+model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.attn.hook_pattern", fn)])
+model = Transformer.from_hf("path/to/gpt2")               # see loading.py
 """
 
 from __future__ import annotations
@@ -80,9 +80,17 @@ class Transformer(HookedModule):
         return torch.stack([getattr(getattr(block, module), attr) for block in self.blocks])
 
     # -- the forward pass -------------------------------------------------------------------------
-    def forward(self, input: Input, return_type: ReturnType = "logits", loss_per_token: bool = False,
-                stop_at_layer: int | None = None, start_at_layer: int | None = None, tokens: torch.Tensor | None = None,
-                prepend_bos: bool | None = None, kv_cache=None):
+    def forward(
+        self,
+        input: Input,
+        return_type: ReturnType = "logits",
+        loss_per_token: bool = False,
+        stop_at_layer: int | None = None,
+        start_at_layer: int | None = None,
+        tokens: torch.Tensor | None = None,
+        prepend_bos: bool | None = None,
+        kv_cache=None,
+    ):
         """Run the model on tokens `[batch, pos]` (or text, tokenized with `to_tokens`).
 
         return_type: "logits" `[batch, pos, d_vocab]`, "loss" (next-token cross-entropy, a scalar, or
@@ -127,11 +135,16 @@ class Transformer(HookedModule):
     def _residual(self, input: Any, start_at_layer: int) -> torch.Tensor:
         if not 0 <= start_at_layer <= self.cfg.n_layers:
             raise ValueError(f"start_at_layer must be in [0, {self.cfg.n_layers}], got {start_at_layer}")
-        if not isinstance(input, torch.Tensor) or not input.is_floating_point() or input.ndim != 3 \
-                or input.shape[-1] != self.cfg.d_model:
+        if (
+            not isinstance(input, torch.Tensor)
+            or not input.is_floating_point()
+            or input.ndim != 3
+            or input.shape[-1] != self.cfg.d_model
+        ):
             shape = list(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__
-            raise ValueError(f"with start_at_layer, input is the residual stream [batch, pos, d_model={self.cfg.d_model}]; "
-                             f"got {shape}")
+            raise ValueError(
+                f"with start_at_layer, input is the residual stream [batch, pos, d_model={self.cfg.d_model}]; got {shape}"
+            )
         return input
 
     def _tokens(self, input: Input, prepend_bos: bool | None) -> torch.Tensor:
@@ -143,8 +156,10 @@ class Transformer(HookedModule):
         """Token ids `[pos]` or `[batch, pos]` as `[batch, pos]` on the model's device; anything else
         (floats, another rank, ids outside the vocabulary) is refused with a message that says so."""
         if not isinstance(input, torch.Tensor) or input.dtype not in (torch.int64, torch.int32):
-            raise TokenTypeError(f"expected token ids as an integer tensor [batch, pos] or text; got {type(input).__name__}"
-                            + (f" of {input.dtype}" if isinstance(input, torch.Tensor) else ""))
+            raise TokenTypeError(
+                f"expected token ids as an integer tensor [batch, pos] or text; got {type(input).__name__}"
+                + (f" of {input.dtype}" if isinstance(input, torch.Tensor) else "")
+            )
         tokens = input[None] if input.ndim == 1 else input
         if tokens.ndim != 2:
             raise ValueError(f"expected tokens of shape [batch, pos], got {list(input.shape)}")
@@ -246,8 +261,10 @@ class Transformer(HookedModule):
     def __repr__(self) -> str:
         c = self.cfg
         n = sum(p.numel() for p in self.parameters())  # a tied parameter is listed once
-        return (f"Transformer({c.name or 'unnamed'}: {c.n_layers} layers, d_model={c.d_model}, {c.n_heads} heads"
-                f"{f' ({c.n_kv_heads} kv)' if c.n_kv_heads != c.n_heads else ''}, d_vocab={c.d_vocab}, {n:,} parameters)")
+        return (
+            f"Transformer({c.name or 'unnamed'}: {c.n_layers} layers, d_model={c.d_model}, {c.n_heads} heads"
+            f"{f' ({c.n_kv_heads} kv)' if c.n_kv_heads != c.n_heads else ''}, d_vocab={c.d_vocab}, {n:,} parameters)"
+        )
 
 
 def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor, per_token: bool = False) -> torch.Tensor:

@@ -57,8 +57,8 @@ class Rotary(nn.Module):
         """x: [batch, pos, head, d_head], for positions start, start + 1, ..."""
         n = x.shape[1]
         cos, sin = self._cos_sin(start + n, x.dtype, x.device)
-        cos, sin = cos[start:start + n, None, :], sin[start:start + n, None, :]  # [pos, 1, rotary_dim]
-        rot, keep = x[..., :self.dim], x[..., self.dim:]
+        cos, sin = cos[start : start + n, None, :], sin[start : start + n, None, :]  # [pos, 1, rotary_dim]
+        rot, keep = x[..., : self.dim], x[..., self.dim :]
         first, second = rot.chunk(2, dim=-1)
         rotated = rot * cos + torch.cat([-second, first], dim=-1) * sin
         return torch.cat([rotated, keep], dim=-1) if keep.shape[-1] else rotated

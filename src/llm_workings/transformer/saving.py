@@ -35,12 +35,16 @@ def tied_names(model: Transformer) -> set[str]:
 def weights_to_save(model: Transformer, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """The state dict with a tied unembedding left out (it is the embedding), contiguous and detached."""
     tied = tied_names(model)
-    return {name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().contiguous().cpu()
-            for name, t in model.state_dict().items() if name not in tied}
+    return {
+        name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().contiguous().cpu()
+        for name, t in model.state_dict().items()
+        if name not in tied
+    }
 
 
-def save_weights(model: Transformer, path: str | os.PathLike, dtype: torch.dtype | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
+def save_weights(
+    model: Transformer, path: str | os.PathLike, dtype: torch.dtype | None = None, metadata: dict[str, str] | None = None
+) -> None:
     with atomic_path(path) as tmp:
         save_file(weights_to_save(model, dtype), tmp, metadata=metadata)
 
@@ -61,7 +65,9 @@ def copy_weights(model: Transformer, tensors: dict[str, torch.Tensor], source: A
     missing = sorted(set(own) - set(tensors) - tied_names(model))
     unexpected = sorted(set(tensors) - set(own))
     if missing or unexpected:
-        raise LoadError(f"{source} does not match the model: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+        raise LoadError(
+            f"{source} does not match the model: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}"
+        )
     for name, t in tensors.items():
         if t.shape != own[name].shape:
             raise LoadError(f"{source}: {name} has shape {list(t.shape)}, the model expects {list(own[name].shape)}")
@@ -71,8 +77,7 @@ def copy_weights(model: Transformer, tensors: dict[str, torch.Tensor], source: A
     return model
 
 
-def save_model(model: Transformer, directory: str | os.PathLike, tokenizer: Any = None,
-               dtype: torch.dtype | None = None) -> Path:
+def save_model(model: Transformer, directory: str | os.PathLike, tokenizer: Any = None, dtype: torch.dtype | None = None) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_weights(model, directory / WEIGHTS, dtype)
@@ -91,8 +96,10 @@ def read_model_config(directory: str | os.PathLike) -> TransformerConfig:
         raise LoadError(f"{directory} has no {CONFIG}; expected a directory written by save_model")
     data = read_config(Path(directory))
     if data.get("format") != FORMAT or not isinstance(data.get("config"), dict):
-        raise LoadError(f"{path} is not an llm_workings model config (expected {{'format': '{FORMAT}', 'config': {{...}}}}); "
-                        "a Hugging Face checkpoint loads with Transformer.from_hf")
+        raise LoadError(
+            f"{path} is not an llm_workings model config (expected {{'format': '{FORMAT}', 'config': {{...}}}}); "
+            "a Hugging Face checkpoint loads with Transformer.from_hf"
+        )
     try:
         return TransformerConfig.from_dict(data["config"])
     except (ConfigError, TypeError) as e:

@@ -77,8 +77,13 @@ def fold_layer_norm(model: Transformer, center_reading_weights: bool = True) -> 
         for block in model.blocks:  # the config has one switch for MLP biases: give b_out too
             block.mlp.b_out = nn.Parameter(torch.zeros_like(block.mlp.w_out[:, 0]))
         bias_mlp = True
-    _reconfigure(model, norm_affine=False, bias_qkv=model.blocks[0].attn.b_qkv is not None, bias_mlp=bias_mlp,
-                 bias_unembed=model.unembed.b_U is not None)
+    _reconfigure(
+        model,
+        norm_affine=False,
+        bias_qkv=model.blocks[0].attn.b_qkv is not None,
+        bias_mlp=bias_mlp,
+        bias_unembed=model.unembed.b_U is not None,
+    )
     return model
 
 
@@ -91,8 +96,10 @@ def center_writing_weights(model: Transformer) -> Transformer:
     """Remove the mean over d_model from everything that writes into the residual stream: W_E,
     W_pos, W_O and W_out with their biases. Valid only where LayerNorm reads the stream."""
     if model.cfg.norm != "layernorm":
-        raise ValueError(f"center_writing_weights needs LayerNorm, which subtracts the mean; this model uses "
-                         f"{model.cfg.norm}, so centering would change its output")
+        raise ValueError(
+            f"center_writing_weights needs LayerNorm, which subtracts the mean; this model uses "
+            f"{model.cfg.norm}, so centering would change its output"
+        )
     _untie(model)
     writers: list[tuple[torch.Tensor, int]] = [(model.embed.W_E, -1)]  # (weight, its d_model axis)
     if model.cfg.positions == "learned":

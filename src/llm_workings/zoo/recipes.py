@@ -112,63 +112,164 @@ def build_task(recipe: Recipe, tokenizer: Any = None) -> Task:
         if tokenizer is None:
             raise ValueError(f"{recipe.name} is a language model: its task needs the tokenizer (see build_tokenizer)")
         corpus = load_corpus(d["corpus"])
-        return LanguageModelTask(tokenizer.encode_array(corpus.train), tokenizer.encode_array(corpus.val),
-                                 block=recipe.model["n_ctx"], val_bytes=len(corpus.val.encode()))
+        return LanguageModelTask(
+            tokenizer.encode_array(corpus.train),
+            tokenizer.encode_array(corpus.val),
+            block=recipe.model["n_ctx"],
+            val_bytes=len(corpus.val.encode()),
+        )
     raise ValueError(f"recipe {recipe.name} has kind {recipe.kind!r}; expected one of {', '.join(KINDS)}")
 
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in [
-    Recipe(
-        name="induction-2l",
-        kind="induction",
-        summary="2-layer attention-only model on repeated random tokens: a previous-token head in layer 0 and an "
-                "induction head in layer 1 form together, in a sudden drop of the loss on the repeated half",
-        model=dict(d_model=64, n_layers=2, n_heads=4, d_vocab=128, n_ctx=49, attn_only=True, positions="rotary",
-                   bias_qkv=False, bias_attn_out=False, default_prepend_bos=False),
-        train=dict(steps=1500, batch_size=32, lr=1e-3, warmup_steps=50, schedule="constant", weight_decay=0.01,
-                   beta2=0.99, grad_clip=1.0, eval_every=25, checkpoint_every=500, snapshots="every:100",
-                   snapshot_dtype="float16", seed=0),
-        data=dict(half=24, min_half=8),
-        references={"phase change": "Olsson et al. 2022, 'In-context learning and induction heads'"},
-    ),
-    Recipe(
-        name="modadd-113",
-        kind="modular-addition",
-        summary="1-layer transformer on a + b mod 113 from 30% of all pairs, with weight decay 1.0: it memorises the "
-                "training pairs first, and only later generalises (groks)",
-        model=dict(d_model=128, n_layers=1, n_heads=4, d_vocab=114, n_ctx=3, d_mlp=512, act="relu",
-                   bias_qkv=False, bias_attn_out=False, default_prepend_bos=False),
-        train=dict(steps=1500, lr=3e-3, warmup_steps=10, schedule="cosine", weight_decay=1.0, beta1=0.9, beta2=0.98,
-                   grad_clip=None, eval_every=25, checkpoint_every=250, snapshots="0,50,100,150,200,300,400,500,600,800,1000,1500",
-                   snapshot_dtype="float16",
-                   seed=0),
-        data=dict(p=113, train_fraction=0.3, split_seed=0),
-        references={"setup": "Nanda et al. 2023, 'Progress measures for grokking via mechanistic interpretability' "
-                             "(p = 113, 30% train, weight decay 1.0, full batch)"},
-    ),
-    Recipe(
-        name="shakespeare-char",
-        kind="char-lm",
-        summary="character-level GPT on tinyshakespeare, nanoGPT's CPU configuration",
-        model=dict(d_model=128, n_layers=4, n_heads=4, d_vocab=65, n_ctx=64, act="gelu", tie_embeddings=True,
-                   bias_qkv=False, bias_attn_out=False, bias_mlp=False, default_prepend_bos=False),
-        train=dict(steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100, weight_decay=0.1, beta2=0.99,
-                   grad_clip=1.0, eval_every=250, checkpoint_every=500, snapshots="none", seed=0),
-        data=dict(corpus="tinyshakespeare"),
-        references={"nanoGPT CPU config val loss": 1.88, "nanoGPT baby GPT (GPU) val loss": 1.47,
-                    "source": "nanoGPT README (Karpathy), shakespeare_char"},
-    ),
-    Recipe(
-        name="austen-bpe",
-        kind="bpe-lm",
-        summary="byte-level BPE (4k vocabulary) GPT on Jane Austen's six novels",
-        model=dict(d_model=128, n_layers=4, n_heads=4, d_vocab=4096, n_ctx=128, act="gelu", tie_embeddings=True,
-                   bias_qkv=False, bias_attn_out=False, bias_mlp=False, default_prepend_bos=False),
-        train=dict(steps=3000, batch_size=16, lr=1e-3, min_lr=1e-4, warmup_steps=100, weight_decay=0.1, beta2=0.99,
-                   grad_clip=1.0, eval_every=250, checkpoint_every=500, snapshots="none", seed=0),
-        data=dict(corpus="austen", vocab_size=4096),
-    ),
-]}
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="induction-2l",
+            kind="induction",
+            summary="2-layer attention-only model on repeated random tokens: a previous-token head in layer 0 and an "
+            "induction head in layer 1 form together, in a sudden drop of the loss on the repeated half",
+            model=dict(
+                d_model=64,
+                n_layers=2,
+                n_heads=4,
+                d_vocab=128,
+                n_ctx=49,
+                attn_only=True,
+                positions="rotary",
+                bias_qkv=False,
+                bias_attn_out=False,
+                default_prepend_bos=False,
+            ),
+            train=dict(
+                steps=1500,
+                batch_size=32,
+                lr=1e-3,
+                warmup_steps=50,
+                schedule="constant",
+                weight_decay=0.01,
+                beta2=0.99,
+                grad_clip=1.0,
+                eval_every=25,
+                checkpoint_every=500,
+                snapshots="every:100",
+                snapshot_dtype="float16",
+                seed=0,
+            ),
+            data=dict(half=24, min_half=8),
+            references={"phase change": "Olsson et al. 2022, 'In-context learning and induction heads'"},
+        ),
+        Recipe(
+            name="modadd-113",
+            kind="modular-addition",
+            summary="1-layer transformer on a + b mod 113 from 30% of all pairs, with weight decay 1.0: it memorises the "
+            "training pairs first, and only later generalises (groks)",
+            model=dict(
+                d_model=128,
+                n_layers=1,
+                n_heads=4,
+                d_vocab=114,
+                n_ctx=3,
+                d_mlp=512,
+                act="relu",
+                bias_qkv=False,
+                bias_attn_out=False,
+                default_prepend_bos=False,
+            ),
+            train=dict(
+                steps=1500,
+                lr=3e-3,
+                warmup_steps=10,
+                schedule="cosine",
+                weight_decay=1.0,
+                beta1=0.9,
+                beta2=0.98,
+                grad_clip=None,
+                eval_every=25,
+                checkpoint_every=250,
+                snapshots="0,50,100,150,200,300,400,500,600,800,1000,1500",
+                snapshot_dtype="float16",
+                seed=0,
+            ),
+            data=dict(p=113, train_fraction=0.3, split_seed=0),
+            references={
+                "setup": "Nanda et al. 2023, 'Progress measures for grokking via mechanistic interpretability' "
+                "(p = 113, 30% train, weight decay 1.0, full batch)"
+            },
+        ),
+        Recipe(
+            name="shakespeare-char",
+            kind="char-lm",
+            summary="character-level GPT on tinyshakespeare, nanoGPT's CPU configuration",
+            model=dict(
+                d_model=128,
+                n_layers=4,
+                n_heads=4,
+                d_vocab=65,
+                n_ctx=64,
+                act="gelu",
+                tie_embeddings=True,
+                bias_qkv=False,
+                bias_attn_out=False,
+                bias_mlp=False,
+                default_prepend_bos=False,
+            ),
+            train=dict(
+                steps=2000,
+                batch_size=12,
+                lr=1e-3,
+                min_lr=1e-4,
+                warmup_steps=100,
+                weight_decay=0.1,
+                beta2=0.99,
+                grad_clip=1.0,
+                eval_every=250,
+                checkpoint_every=500,
+                snapshots="none",
+                seed=0,
+            ),
+            data=dict(corpus="tinyshakespeare"),
+            references={
+                "nanoGPT CPU config val loss": 1.88,
+                "nanoGPT baby GPT (GPU) val loss": 1.47,
+                "source": "nanoGPT README (Karpathy), shakespeare_char",
+            },
+        ),
+        Recipe(
+            name="austen-bpe",
+            kind="bpe-lm",
+            summary="byte-level BPE (4k vocabulary) GPT on Jane Austen's six novels",
+            model=dict(
+                d_model=128,
+                n_layers=4,
+                n_heads=4,
+                d_vocab=4096,
+                n_ctx=128,
+                act="gelu",
+                tie_embeddings=True,
+                bias_qkv=False,
+                bias_attn_out=False,
+                bias_mlp=False,
+                default_prepend_bos=False,
+            ),
+            train=dict(
+                steps=3000,
+                batch_size=16,
+                lr=1e-3,
+                min_lr=1e-4,
+                warmup_steps=100,
+                weight_decay=0.1,
+                beta2=0.99,
+                grad_clip=1.0,
+                eval_every=250,
+                checkpoint_every=500,
+                snapshots="none",
+                seed=0,
+            ),
+            data=dict(corpus="austen", vocab_size=4096),
+        ),
+    ]
+}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -1,9 +1,9 @@
 """The bundled models: small models this project trained itself, shipped with their cards and snapshots.
 
-    model, tokenizer = load("shakespeare-char")      # or a run directory written by `llmw train`
-    card("modadd-113")["metrics"]                      # what was measured when it was trained
-    [s["step"] for s in snapshots("modadd-113")]       # weights kept during training
-    early = load_snapshot("modadd-113", step=100)
+model, tokenizer = load("shakespeare-char")      # or a run directory written by `llmw train`
+card("modadd-113")["metrics"]                      # what was measured when it was trained
+[s["step"] for s in snapshots("modadd-113")]       # weights kept during training
+early = load_snapshot("modadd-113", step=100)
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ def model_dir(name_or_dir: str | os.PathLike) -> Path:
     bundled = bundled_root() / str(name_or_dir)
     if bundled.is_dir():
         return bundled
-    raise LoadError(f"{name_or_dir!r} is neither a bundled model ({', '.join(list_models()) or 'none bundled'}) "
-                    "nor a directory")
+    raise LoadError(f"{name_or_dir!r} is neither a bundled model ({', '.join(list_models()) or 'none bundled'}) nor a directory")
 
 
 def load(name_or_dir: str | os.PathLike, device: Any = None) -> tuple[Transformer, Any]:

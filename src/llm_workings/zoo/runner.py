@@ -1,9 +1,9 @@
 """Run a recipe end to end: train (resumably) in a run directory, then export the model and its card.
 
-    out = run_recipe(get_recipe("induction-2l"), "runs/induction-2l")
-    # runs/induction-2l/: checkpoint.json + checkpoint-*.safetensors  (resumable training state)
-    #                     config.json, model.safetensors, tokenizer.json  (the model, see transformer/saving.py)
-    #                     card.json  (recipe, seed, time, metrics)      snapshots/  (weights during training)
+out = run_recipe(get_recipe("induction-2l"), "runs/induction-2l")
+# runs/induction-2l/: checkpoint.json + checkpoint-*.safetensors  (resumable training state)
+#                     config.json, model.safetensors, tokenizer.json  (the model, see transformer/saving.py)
+#                     card.json  (recipe, seed, time, metrics)      snapshots/  (weights during training)
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from .recipes import Recipe, build_task, build_tokenizer
 CARD = "card.json"
 
 
-def run_recipe(recipe: Recipe, out_dir: str | os.PathLike, overrides: dict[str, str] | None = None,
-               progress: bool = True) -> Path:
+def run_recipe(
+    recipe: Recipe, out_dir: str | os.PathLike, overrides: dict[str, str] | None = None, progress: bool = True
+) -> Path:
     out_dir = Path(out_dir)
     tokenizer_path = out_dir / "tokenizer.json"
     if tokenizer_path.is_file():  # resuming: the ids on disk must keep their meaning
