@@ -1,16 +1,21 @@
 # The two commands of the README. Each sets up what it needs first (scripts/setup.sh).
 PY := .venv/bin/python
 
-.PHONY: lab test bench
+.PHONY: lab test lint bench
 
 lab:
 	@scripts/setup.sh base
 	$(PY) -m llm_workings lab
 
+# The style check runs first and fails the suite (CI runs `make test`).
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
-test:
-	@scripts/setup.sh test
+test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+lint:
+	@scripts/setup.sh test
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 # The benchmarks run peers (TransformerLens) beside ours: they need the "bench" extra too.
 # nanoGPT is never vendored: bench_nanogpt.py runs a checkout you name with NANOGPT=.

@@ -20,7 +20,7 @@ def small_model(**fields) -> Transformer:
     cfg = TransformerConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=16, **fields)
     model = Transformer(cfg).init_weights(seed=1, std=0.3).eval()
     gen = torch.Generator().manual_seed(2)
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.ndim == 1:  # gains and biases
             p.add_(0.2 * torch.randn(p.shape, generator=gen))
     return model

@@ -43,7 +43,7 @@ def test_small_patches_follow_the_estimate(setup):
     eps = 1e-3
     for layer, head in [(0, 1), (1, 2)]:
 
-        def hook(z, _hook):
+        def hook(z, _hook, layer=layer, head=head):
             z = z.clone()
             z[:, :, head] += eps * (clean_cache["z", layer] - corrupted_cache["z", layer])[:, :, head]
             return z

@@ -59,7 +59,7 @@ def test_batched_sweep_equals_one_patch_at_a_time(reference_pair, prompts):
     _, clean_cache = model.run_with_cache(clean)
     for layer, pos, head in [(0, 0, 0), (1, 3, 2), (2, 7, 3), (2, 2, 1)]:
 
-        def hook(z, _hook):
+        def hook(z, _hook, layer=layer, pos=pos, head=head):
             z = z.clone()
             z[:, pos, head] = clean_cache["z", layer][:, pos, head]
             return z

@@ -58,7 +58,7 @@ def literal_path_patch(model, base, source, sender, receivers, metric):
     ]
     model.run_with_hooks(base, fwd_hooks=freeze + [(n, record) for n in names])
     patches = []
-    for name, (layer, head, which) in zip(names, receivers):
+    for name, (_, head, _) in zip(names, receivers):
 
         def put(x, hook, name=name, head=head):
             if head is None:

@@ -74,7 +74,7 @@ class LabPage:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def open(self, query: str = "", path: str = "/backprop") -> "LabPage":
+    def open(self, query: str = "", path: str = "/backprop") -> LabPage:
         self.page.goto(self.base + path + query)
         if path == "/backprop":
             self.wait("!!(window.__lab && window.__lab.ready)")

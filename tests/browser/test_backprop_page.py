@@ -7,7 +7,6 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-
 from browser_helpers import parse_shown
 
 pytestmark = pytest.mark.browser

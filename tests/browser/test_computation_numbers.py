@@ -6,7 +6,6 @@ import math
 from urllib.parse import parse_qs
 
 import pytest
-
 from browser_helpers import check_shown, engine_trace, engine_value, same_number
 
 pytestmark = pytest.mark.browser

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
-
 from browser_helpers import engine_trace
+
 from llm_workings.lab.backprop import SETTINGS, Run
 
 PAGE = (resources.files("llm_workings.lab") / "static" / "backprop.html").read_text()

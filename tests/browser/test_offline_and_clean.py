@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from browser_helpers import is_local
 
 pytestmark = pytest.mark.browser

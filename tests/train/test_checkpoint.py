@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from llm_workings.train import InductionTask, TrainConfig, Trainer, load_checkpoint
+from llm_workings.train import TrainConfig, Trainer, load_checkpoint
 from llm_workings.train.checkpoint import CheckpointError
 from llm_workings.transformer import Transformer, TransformerConfig
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_hooks import build, tokens
 
 from llm_workings.transformer import act_name
-from test_hooks import build, tokens
 
 
 def test_short_names_resolve_like_transformerlens():

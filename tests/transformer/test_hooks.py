@@ -312,7 +312,10 @@ def test_gradient_edits_downstream_are_seen_upstream():
     """resid_post of block 0 is resid_pre of block 1; zeroing the gradient at the latter must show
     in every gradient cached before it."""
     model = build("gpt2")
-    zero = lambda g, h: torch.zeros_like(g)
+
+    def zero(g, h):
+        return torch.zeros_like(g)
+
     with model.hooks(bwd_hooks=[("blocks.1.hook_resid_pre", zero)]):
         _, cache = model.run_with_cache(
             tokens(), return_type="both", incl_bwd=True, names_filter=["blocks.0.hook_resid_post", "blocks.0.hook_resid_mid"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_hooks import CONFIGS, build, tokens
 
 from llm_workings.transformer import Transformer, TransformerConfig
-from test_hooks import CONFIGS, build, tokens
 
 
 def log_probs(model: Transformer) -> torch.Tensor:

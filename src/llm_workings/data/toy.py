@@ -7,8 +7,8 @@ learner can compare the loss on what the network saw with the loss on the truth.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -13,10 +13,11 @@ import mimetypes
 import re
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import backprop
@@ -204,7 +205,7 @@ class LabRequestHandler(BaseHTTPRequestHandler):
     # for the client's delayed ACK (~40 ms) on every keep-alive response.
     disable_nagle_algorithm = True
     server_version = "llm-workings-lab"
-    server: "LabServer"
+    server: LabServer
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:

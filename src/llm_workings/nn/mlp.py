@@ -12,8 +12,8 @@ over a batch whose rows are examples. a[0] is the input X.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class MLP:
         output: str = "sigmoid",
         loss: str = "bce",
         seed: int = 0,
-    ) -> "MLP":
+    ) -> MLP:
         """A seeded network. Glorot-normal weights (He-normal before ReLU), zero biases."""
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or any(s < 1 for s in sizes):
@@ -192,7 +192,7 @@ class MLP:
     def n_parameters(self) -> int:
         return sum(W.size + b.size for W, b in zip(self.weights, self.biases))
 
-    def copy(self) -> "MLP":
+    def copy(self) -> MLP:
         return MLP(
             list(self.sizes),
             list(self.activations),
@@ -215,7 +215,7 @@ class MLP:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MLP":
+    def from_dict(cls, d: dict) -> MLP:
         if not isinstance(d, dict) or d.get("format") != EXPORT_FORMAT:
             raise ValueError(f"not an exported network: expected a JSON object with format {EXPORT_FORMAT!r}")
         missing = [k for k in ("sizes", "activations", "loss", "weights", "biases") if k not in d]
@@ -230,7 +230,7 @@ class MLP:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "MLP":
+    def from_json(cls, text: str) -> MLP:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:

@@ -7,15 +7,15 @@ Stacks are `[component, batch, pos, d_model]`, as in TransformerLens, so recipes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import torch
 
 if TYPE_CHECKING:
     from .model import Transformer
 
-Key = Union[str, tuple]
-PosSlice = Union[int, slice, None]
+Key = str | tuple
+PosSlice = int | slice | None
 
 
 def _slice_pos(x: torch.Tensor, pos_slice: PosSlice) -> torch.Tensor:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
 
 from .cache import ActivationCache
 
-HookFn = Callable[[torch.Tensor, "HookPoint"], Union[torch.Tensor, None]]
-NameOrFilter = Union[str, Callable[[str], bool], Iterable[str]]
+HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
+NameOrFilter = str | Callable[[str], bool] | Iterable[str]
 
 
 class HookPoint(nn.Module):

@@ -10,7 +10,7 @@ model = Transformer.from_hf("path/to/gpt2")               # see loading.py
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,8 @@ from .config import TransformerConfig
 from .hooks import HookedModule, HookPoint
 from .rotary import Rotary
 
-Text = Union[str, Sequence[str]]
-Input = Union[torch.Tensor, Text]
+Text = str | Sequence[str]
+Input = torch.Tensor | Text
 ReturnType = Literal["logits", "loss", "both", None]
 
 
@@ -194,7 +194,7 @@ class Transformer(HookedModule):
         prepend_bos = self.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
         return getattr(self.tokenizer, "bos_token_id", None) if prepend_bos else None
 
-    def to_str_tokens(self, input: Union[str, torch.Tensor], prepend_bos: bool | None = None) -> list[str]:
+    def to_str_tokens(self, input: str | torch.Tensor, prepend_bos: bool | None = None) -> list[str]:
         """Each token as the text it stands for, for labelling plots."""
         if not isinstance(input, (str, torch.Tensor)):
             raise TypeError(f"to_str_tokens takes one text or one sequence of token ids, not {type(input).__name__}")
@@ -206,7 +206,7 @@ class Transformer(HookedModule):
         tok = self._need_tokenizer()
         return [tok.decode([t]) for t in tokens.tolist()]
 
-    def to_string(self, tokens: torch.Tensor) -> Union[str, list[str]]:
+    def to_string(self, tokens: torch.Tensor) -> str | list[str]:
         tok = self._need_tokenizer()
         if tokens.ndim == 2:
             return [tok.decode(row) for row in tokens.tolist()]

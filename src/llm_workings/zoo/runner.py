@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from ..atomic import write_atomic
+from ..train.trainer import Trainer, TrainResult
 from ..transformer.model import Transformer
 from ..transformer.saving import save_model
-from ..train.trainer import Trainer, TrainResult
 from .baselines import ngram_bits_per_byte
 from .recipes import Recipe, build_task, build_tokenizer
 
