@@ -19,7 +19,8 @@ import numpy as np
 from ..data import DATASETS, XOR_LABELS, XOR_POINTS, Dataset, make_dataset
 from ..nn import HIDDEN_ACTIVATIONS, LOSSES, MLP, OUTPUT_ACTIVATIONS, REGULARIZATIONS, DivergenceError, Trainer
 from ..nn.trainer import StepTrace, TrainerState
-from .settings import ApiError, Setting, SettingsTable
+from .errors import ApiError
+from .settings import Setting, SettingsTable
 
 MAX_STEPS = 20_000  # per run; a replayed URL is bounded by this too
 MAX_STEPS_PER_REQUEST = 1_000

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import backprop
-from .settings import ApiError
+from .errors import ApiError
 
 MAX_BODY = 64 * 1024
 STATIC_ROOT = Path(str(resources.files("llm_workings.lab") / "static"))

@@ -11,14 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-class ApiError(Exception):
-    """A request the lab refuses: `status` is the HTTP code, the message names the problem."""
-
-    def __init__(self, message: str, status: int = 400, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.field = field
+from .errors import ApiError
 
 
 @dataclass(frozen=True)
