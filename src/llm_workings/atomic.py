@@ -4,7 +4,7 @@ Write to a temporary file in the same directory, flush it to disk, then rename i
 target. A rename within one filesystem is atomic, so a crash or a kill at any moment leaves
 the previous file intact (and at worst a stray `.tmp-*` file, which readers ignore).
 
-    write_atomic("state.json", json.dumps(state).encode())
+    write_json("state.json", state)
     with atomic_path("model.safetensors") as tmp:
         save_file(tensors, tmp)
 """
@@ -12,6 +12,7 @@ the previous file intact (and at worst a stray `.tmp-*` file, which readers igno
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,6 +51,11 @@ _UMASK = _current_umask()
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def write_json(path: str | os.PathLike, obj: object, indent: int | None = 1) -> None:
+    """JSON-encode `obj` (NaN and infinity refused: they are not JSON), end it with a newline, write it atomically."""
+    write_atomic(path, (json.dumps(obj, indent=indent, allow_nan=False) + "\n").encode())
 
 
 def _fsync_directory(directory: Path) -> None:
