@@ -184,9 +184,9 @@ def test_bad_input_is_rejected(induction_model, induction_tokens, induction_scor
         head_scores(induction_model, induction_tokens, kinds=("inductive",))
     with pytest.raises(KeyError, match="unknown head kind"):
         induction_scores.top("nope")
-    with pytest.raises(ValueError, match="layer must be in"):
+    with pytest.raises(ValueError, match=r"layer 2 is out of range \[0, 2\)"):
         head_pattern(induction_model, induction_tokens, layer=2, head=0)
-    with pytest.raises(ValueError, match="head must be in"):
+    with pytest.raises(ValueError, match="head -1 is out of range"):
         head_pattern(induction_model, induction_tokens, layer=0, head=-1)
     with pytest.raises(ValueError, match="does not fit"):
         detection_score(torch.rand(1, 2, 4, 5, 5), torch.zeros(4, 4))

@@ -120,9 +120,9 @@ def test_bad_routes_are_named(model):
         path_patch(model, clean, corrupted, metric, receivers=["L1H0.q"], senders=["L2H0"])
     with pytest.raises(ValueError, match="receiver is a head input"):
         path_patch(model, clean, corrupted, metric, receivers=["L1H0"])
-    with pytest.raises(ValueError, match="layer must lie in"):
+    with pytest.raises(ValueError, match="L7H0.q: layer 7 is out of range"):
         path_patch(model, clean, corrupted, metric, receivers=["L7H0.q"])
-    with pytest.raises(ValueError, match="head must lie in"):
+    with pytest.raises(ValueError, match="L1H9.k: key/value head 9 is out of range"):
         path_patch(model, clean, corrupted, metric, receivers=["L1H9.k"])
     with pytest.raises(ValueError, match="on its own"):
         path_patch(model, clean, corrupted, metric, receivers=["logits", "L1H0.q"])

@@ -46,7 +46,7 @@ def test_help_lists_every_analysis(capsys):
         (["induction-2l", "fourier"], "for modular-addition models"),
         (["modadd-113", "composition"], "at least two layers"),
         (["induction-2l", "patching", "--activation", "resid"], "patches resid_pre, resid_mid"),
-        (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "layer must lie in [0, 2)"),
+        (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "L5H0.k: layer 5 is out of range [0, 2)"),
     ],
 )
 def test_bad_requests_are_named(tmp_path, capsys, args, message):

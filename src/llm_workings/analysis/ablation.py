@@ -22,78 +22,20 @@ stream at the first layer they touch (`start_at_layer`), since nothing before it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
+from .conventions import PARTS, Component, check_tokens, component
 from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
 from .results import Result, heatmap
 
 METHODS = ("zero", "mean", "resample")
-KINDS = ("head", "neuron", "attn", "mlp")
-
-
-class Component(NamedTuple):
-    kind: str  # "head", "neuron", "attn" or "mlp"
-    layer: int
-    index: int | None = None  # the head or neuron
-
-    @property
-    def hook(self) -> str:
-        return {
-            "head": f"blocks.{self.layer}.attn.hook_z",
-            "neuron": f"blocks.{self.layer}.mlp.hook_post",
-            "attn": f"blocks.{self.layer}.hook_attn_out",
-            "mlp": f"blocks.{self.layer}.hook_mlp_out",
-        }[self.kind]
-
-    @property
-    def label(self) -> str:
-        return {"head": f"L{self.layer}H{self.index}", "neuron": f"L{self.layer}N{self.index}"}.get(
-            self.kind, f"L{self.layer} {self.kind}"
-        )
 
 
 Target = str | tuple | Component
-_LABEL = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)| (attn|mlp))$")
-
-
-def component(model: Any, target: Target) -> Component:
-    """Parse "L1H2", "L0N17", "L0 attn", "L0 mlp", or a tuple ("head", 1, 2), and check it exists."""
-    if isinstance(target, str):
-        match = _LABEL.match(target.strip())
-        if match is None:
-            raise ValueError(
-                f"cannot read the component {target!r}; expected 'L{{layer}}H{{head}}', 'L{{layer}}N{{neuron}}', "
-                "'L{layer} attn' or 'L{layer} mlp'"
-            )
-        layer, head, neuron, whole = match.groups()
-        target = (
-            ("head", int(layer), int(head))
-            if head is not None
-            else ("neuron", int(layer), int(neuron))
-            if neuron is not None
-            else (whole, int(layer))
-        )
-    if not isinstance(target, tuple) or not 2 <= len(target) <= 3 or target[0] not in KINDS:
-        raise ValueError(
-            f"a component is a label or a tuple (kind, layer[, index]) with kind head, neuron, attn or mlp; got {target!r}"
-        )
-    comp = Component(*target)
-    cfg = model.cfg
-    if not 0 <= comp.layer < cfg.n_layers:
-        raise ValueError(f"{comp.label}: layer {comp.layer} is out of range; the model has layers 0..{cfg.n_layers - 1}")
-    if comp.kind in ("neuron", "mlp") and cfg.attn_only:
-        raise ValueError(f"{comp.label}: this model is attention-only and has no MLPs")
-    size = {"head": cfg.n_heads, "neuron": cfg.d_mlp}.get(comp.kind)
-    if size is not None and (comp.index is None or not 0 <= comp.index < size):
-        raise ValueError(
-            f"{comp.label}: {comp.kind} {comp.index} is out of range; layer {comp.layer} has {comp.kind}s 0..{size - 1}"
-        )
-    return comp
 
 
 class _Sources:
@@ -115,7 +57,7 @@ class _Sources:
         if method == "zero":
             return
         same = reference is None
-        reference = tokens if same else model.check_tokens(reference)
+        reference = tokens if same else check_tokens(model, reference, "reference tokens")
         if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
             raise ValueError(
                 f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
@@ -140,13 +82,13 @@ class _Sources:
         if self.method == "zero":
             return 0.0
         value = self.values[comp.hook]
-        return value if comp.index is None else value[..., comp.index, :] if comp.kind == "head" else value[..., comp.index]
+        return value if comp.index is None else value[..., comp.index, :] if comp.part == "head" else value[..., comp.index]
 
 
 def _edit(x: torch.Tensor, comp: Component, value: torch.Tensor | float) -> None:
-    if comp.kind == "head":
+    if comp.part == "head":
         x[..., comp.index, :] = value
-    elif comp.kind == "neuron":
+    elif comp.part == "neuron":
         x[..., comp.index] = value
     else:
         x[...] = value
@@ -172,7 +114,7 @@ def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[t
 
 
 def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
-    if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in KINDS):
+    if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in PARTS):
         targets = [targets]
     return [component(model, t) for t in targets]
 
@@ -190,7 +132,7 @@ def ablate(
 ) -> float:
     """The metric (default: next-token loss on `tokens`) with `targets` ablated together, in one
     ordinary forward pass from the tokens."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     comps = _targets(model, targets)
     metric = NextTokenLoss(tokens) if metric is None else metric
     sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
@@ -255,7 +197,7 @@ def _sweep(
     batch_size: int,
 ) -> tuple[float, torch.Tensor]:
     """The baseline metric and the metric with each component ablated alone, `[len(comps)]`."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     batch = tokens.shape[0]
     if not comps:
         raise ValueError("nothing to ablate: the sweep has no components")
@@ -351,10 +293,10 @@ def ablate_layers(
     """Ablate each layer's whole attention output, and MLP output, on its own: `[layer, (attn, mlp)]`
     (`[layer, (attn,)]` for attention-only models)."""
     cfg = model.cfg
-    kinds = ["attn"] if cfg.attn_only else ["attn", "mlp"]
-    comps = [Component(kind, layer) for layer in range(cfg.n_layers) for kind in kinds]
+    outputs = ["attn"] if cfg.attn_only else ["attn", "mlp"]
+    comps = [Component(output, layer) for layer in range(cfg.n_layers) for output in outputs]
     baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
-    values = values.view(cfg.n_layers, len(kinds))
+    values = values.view(cfg.n_layers, len(outputs))
     return AblationResult(
         method,
         baseline,
@@ -362,7 +304,7 @@ def ablate_layers(
         values - baseline,
         [c.label for c in comps],
         [f"L{layer}" for layer in range(cfg.n_layers)],
-        kinds,
+        outputs,
         ["layer", "output"],
         _metric_name(metric),
     )

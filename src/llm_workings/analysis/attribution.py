@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
+from .conventions import Position, check_tokens
 from .metrics import logit_diff
 from .results import Result, heatmap
-
-Position = int | torch.Tensor
 
 
 @dataclass
@@ -113,7 +112,7 @@ def direct_logit_attribution(
     "embed", "pos_embed" (learned positions), every head "L{l}H{h}", "L{l} attn bias" (with b_O),
     "L{l} mlp" (with its b_out), "ln_final bias" (layernorm with a bias) and "unembed bias" (with
     b_U). With `neurons`, also each MLP neuron's part of "L{l} mlp" (which also holds b_out)."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     answers, position = _check(model, tokens, answers, position)
     cfg = model.cfg
     batch = tokens.shape[0]

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from ..transformer import Transformer, act_name
+from .conventions import Direction, check_layers, check_pair
 from .metrics import Metric
-from .patching import AXES, Direction, PatchingResult, activation_patch, check_activation, check_layers, check_pair, token_labels
+from .patching import AXES, PatchingResult, activation_patch, check_activation, token_labels
 from .results import Result
 
 

@@ -29,21 +29,12 @@ import torch
 
 from ..data.tasks import repeated_tokens
 from ..transformer.cache import ActivationCache
+from .conventions import AnalysisError, check_index, check_tokens
 from .results import Result, heatmap
 
 # TransformerLens's head_detector names; the plain names are the ARENA-style scores below.
 HEAD_KINDS = ("previous_token_head", "duplicate_token_head", "induction_head")
 SCORE_KINDS = {"previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head", "induction": "induction_head"}
-
-
-# -- inputs ---------------------------------------------------------------------------------------
-def _as_batch(tokens: torch.Tensor) -> torch.Tensor:
-    """Token ids [pos] or [batch, pos] -> [batch, pos]."""
-    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point():
-        raise ValueError(f"expected token ids as an integer tensor [batch, pos] or [pos]; got {tokens!r:.80}")
-    if tokens.ndim not in (1, 2) or tokens.shape[-1] < 1:
-        raise ValueError(f"expected tokens of shape [batch, pos] or [pos]; got {list(tokens.shape)}")
-    return tokens[None] if tokens.ndim == 1 else tokens
 
 
 def repeated_random_tokens(
@@ -79,7 +70,7 @@ def attention_patterns(model: Any, tokens_or_cache: torch.Tensor | ActivationCac
     if isinstance(tokens_or_cache, ActivationCache):
         cache = tokens_or_cache
     else:
-        tokens = _as_batch(tokens_or_cache)
+        tokens = check_tokens(model, tokens_or_cache)
         with torch.no_grad():
             _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
     return torch.stack([cache["pattern", layer] for layer in range(model.cfg.n_layers)])
@@ -93,7 +84,10 @@ def detection_patterns(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     - duplicate_token_head: earlier keys holding the query's token (not the query itself);
     - induction_head: the key just after each of those earlier occurrences (never beyond the query).
     """
-    batch = _as_batch(tokens).cpu()
+    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.ndim not in (1, 2):
+        shape = list(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise AnalysisError(f"detection patterns are built from token ids, an integer tensor [batch, pos] or [pos]; got {shape}")
+    batch = (tokens if tokens.ndim == 2 else tokens[None]).cpu()
     n = batch.shape[-1]
     earlier = torch.ones(n, n, dtype=torch.bool).tril(-1)  # key < query
     previous = torch.diag(torch.ones(n - 1, dtype=torch.bool), -1)
@@ -132,7 +126,8 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
 def head_kind_score(pattern: torch.Tensor, tokens: torch.Tensor, kind: str) -> torch.Tensor:
     """ "previous_token", "duplicate_token" or "induction" score per [layer, head] (see module doc)."""
     _check_kind(kind, SCORE_KINDS)
-    return target_attention(pattern, detection_patterns(_as_batch(tokens))[SCORE_KINDS[kind]])
+    targets = detection_patterns(tokens)[SCORE_KINDS[kind]]
+    return target_attention(pattern, targets if targets.ndim == 3 else targets[None])
 
 
 def attention_entropy(pattern: torch.Tensor, per_query: bool = False) -> torch.Tensor:
@@ -190,7 +185,7 @@ def detect_head_scores(
     """[layer, head] detection scores on tokens [batch, pos]: the numbers TransformerLens's
     `detect_head(model, prompts, kind)` gives for the same prompts. `kind` is a HEAD_KINDS name or a
     detection pattern [pos, pos]."""
-    tokens = _as_batch(tokens)
+    tokens = check_tokens(model, tokens)
     if isinstance(kind, str):
         _check_kind(kind, HEAD_KINDS)
         kind = detection_patterns(tokens)[kind]
@@ -243,7 +238,7 @@ def head_scores(
     """Run the model once and score every head by each kind (the SCORE_KINDS, and "entropy")."""
     for kind in kinds:
         _check_kind(kind, (*SCORE_KINDS, "entropy"))
-    tokens = _as_batch(tokens)
+    tokens = check_tokens(model, tokens)
     pattern = attention_patterns(model, tokens)
     return HeadScores(
         {kind: attention_entropy(pattern) if kind == "entropy" else head_kind_score(pattern, tokens, kind) for kind in kinds}
@@ -280,14 +275,10 @@ def head_pattern(
 ) -> AttentionPattern:
     """The pattern of head `head` in `layer` on prompt `prompt` of tokens, labelled with its tokens
     (decoded by the model's tokenizer when it has one, else the ids)."""
-    tokens = _as_batch(tokens)
-    for name, value, limit in (
-        ("layer", layer, model.cfg.n_layers),
-        ("head", head, model.cfg.n_heads),
-        ("prompt", prompt, tokens.shape[0]),
-    ):
-        if not 0 <= value < limit:
-            raise ValueError(f"{name} must be in [0, {limit}); got {value}")
+    tokens = check_tokens(model, tokens)
+    check_index("layer", layer, model.cfg.n_layers)
+    check_index("head", head, model.cfg.n_heads)
+    check_index("prompt", prompt, tokens.shape[0])
     row = tokens[prompt : prompt + 1]
     pattern = attention_patterns(model, row)[layer, 0, head]
     if labels is None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from .conventions import check_tokens
 from .results import Result, heatmap
 
 # Keep full [layer, batch, pos, d_vocab] logits by default only up to this many numbers (64 MB).
@@ -101,7 +102,7 @@ def logit_lens(
     next token, so the last position has none. keep_logits: keep the full `[layer, batch, pos,
     d_vocab]` logits; by default only when they fit in `KEEP_LOGITS_LIMIT` numbers.
     """
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     batch, n_pos = tokens.shape
     d_vocab = model.cfg.d_vocab
     if not 1 <= top_k <= d_vocab:

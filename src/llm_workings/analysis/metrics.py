@@ -18,8 +18,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .conventions import Position
+
 Metric = Callable[[torch.Tensor], torch.Tensor]
-Position = int | torch.Tensor
 
 
 def _check_logits(logits: torch.Tensor, batch: int, what: str) -> None:

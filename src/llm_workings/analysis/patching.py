@@ -21,16 +21,15 @@ stream, since nothing before it changes. `batch_size` caps the rows of one forwa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from ..transformer import Transformer, act_name
+from .conventions import Direction, check_layers, check_pair
 from .metrics import Metric, normalized, score_runs
 from .results import Result, heatmap
-
-Direction = Literal["denoise", "noise"]
 
 # activation -> the per-example axes of its tensor (batch excluded), as hook shape comments give them
 RESIDUAL = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -111,21 +110,6 @@ def _as_grid(values: torch.Tensor, axes: list[str], labels: dict[str, list[str]]
 
 
 # -- input checks ------------------------------------------------------------------------------------
-def check_pair(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token pairs must line up position by position, since patching swaps activations cell by cell."""
-    pair = []
-    for name, tokens in (("clean", clean), ("corrupted", corrupted)):
-        if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} tokens must be token ids, an integer tensor [batch, pos]; got {type(tokens).__name__}")
-        pair.append(model._tokens(tokens, prepend_bos=False))
-    if pair[0].shape != pair[1].shape:
-        raise ValueError(
-            f"clean tokens {list(pair[0].shape)} and corrupted tokens {list(pair[1].shape)} must have "
-            "the same [batch, pos] shape: patching swaps activations position by position"
-        )
-    return pair[0], pair[1]
-
-
 def check_activation(model: Transformer, activation: str, allowed: tuple[str, ...]) -> None:
     if activation not in allowed:
         raise KeyError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
@@ -134,15 +118,6 @@ def check_activation(model: Transformer, activation: str, allowed: tuple[str, ..
             f"this model has no {act_name(activation, 0)!r} hook "
             f"({'attention-only' if model.cfg.attn_only else 'parallel attention and MLP'})"
         )
-
-
-def check_layers(model: Transformer, layers: Any) -> list[int]:
-    n_layers = model.cfg.n_layers
-    layers = list(range(n_layers)) if layers is None else [int(layer) for layer in layers]
-    bad = [layer for layer in layers if not 0 <= layer < n_layers]
-    if bad:
-        raise ValueError(f"layers must lie in [0, {n_layers}) for this {n_layers}-layer model; got {bad}")
-    return layers
 
 
 def runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):

@@ -24,19 +24,15 @@ sender output sent along the path; "noise" runs the clean prompt with the corrup
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..transformer import Transformer
+from .conventions import Direction, check_pair, component
 from .metrics import Metric, score_runs
-from .patching import Direction, ScoredAgainstRuns, check_pair, runs
-
-_HEAD = re.compile(r"^L(\d+)H(\d+)$")
-_MLP = re.compile(r"^L(\d+) mlp$")
-_HEAD_INPUT = re.compile(r"^L(\d+)H(\d+)\.([qkv])$")
+from .patching import ScoredAgainstRuns, runs
 
 
 @dataclass
@@ -66,41 +62,16 @@ class PathPatchingResult(ScoredAgainstRuns):
 # -- naming components ----------------------------------------------------------------------------
 def _sender(model: Transformer, name: str) -> tuple[int, int | None]:
     """(layer, head) for "L1H2", (layer, None) for "L1 mlp"."""
-    cfg = model.cfg
-    if (m := _HEAD.match(name)) is not None:
-        layer, head = int(m[1]), int(m[2])
-        if head >= cfg.n_heads:
-            raise ValueError(f"sender {name!r}: head must lie in [0, {cfg.n_heads})")
-    elif (m := _MLP.match(name)) is not None:
-        if cfg.attn_only:
-            raise ValueError(f"sender {name!r}: this model is attention-only")
-        layer, head = int(m[1]), None
-    else:
-        raise ValueError(f"a sender is a head 'L1H2' or an MLP 'L1 mlp'; got {name!r}")
-    if layer >= cfg.n_layers:
-        raise ValueError(f"sender {name!r}: layer must lie in [0, {cfg.n_layers})")
-    return layer, head
+    comp = component(model, name, ("head", "mlp"), role="sender")
+    return comp.layer, comp.index if comp.part == "head" else None
 
 
 def _receiver(model: Transformer, name: str) -> tuple[int, int | None, str]:
     """(layer, head, input) with input q/k/v for a head, "mlp" for an MLP, "logits" at layer n_layers."""
-    cfg = model.cfg
     if name == "logits":
-        return cfg.n_layers, None, "logits"
-    if (m := _HEAD_INPUT.match(name)) is not None:
-        layer, head, which = int(m[1]), int(m[2]), m[3]
-        n = cfg.n_heads if which == "q" else cfg.n_kv_heads
-        if head >= n:
-            raise ValueError(f"receiver {name!r}: {'query' if which == 'q' else 'key/value'} head must lie in [0, {n})")
-    elif (m := _MLP.match(name)) is not None:
-        if cfg.attn_only:
-            raise ValueError(f"receiver {name!r}: this model is attention-only")
-        layer, head, which = int(m[1]), None, "mlp"
-    else:
-        raise ValueError(f"a receiver is a head input 'L1H2.q' / '.k' / '.v', an MLP 'L1 mlp' or 'logits'; got {name!r}")
-    if layer >= cfg.n_layers:
-        raise ValueError(f"receiver {name!r}: layer must lie in [0, {cfg.n_layers})")
-    return layer, head, which
+        return model.cfg.n_layers, None, "logits"
+    comp = component(model, name, ("head input", "mlp"), role="receiver", also=("'logits'",))
+    return (comp.layer, comp.index, comp.input) if comp.part == "head" else (comp.layer, None, "mlp")
 
 
 def _reaches(sender: tuple[int, int | None], receiver: tuple[int, int | None, str], parallel: bool) -> bool:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..transformer import act_name
+from .conventions import check_tokens
 from .results import Result, heatmap
 
 HookSpec = str | tuple[str, int]
@@ -83,7 +84,7 @@ def harvest(
     """Run `model` on `tokens` `[batch, pos]` in chunks and collect each hook's activations as
     `[n, d]` float32 on the CPU: rows are (sequence, position) pairs in order, restricted to
     `mask` `[batch, pos]` (bool) when given; per-head activations are flattened into d."""
-    tokens = model.check_tokens(_as_tensor(tokens, "tokens")).cpu()
+    tokens = check_tokens(model, _as_tensor(tokens, "tokens")).cpu()
     if mask is not None:
         mask = _as_tensor(mask, "mask").bool()
         if mask.shape != tokens.shape:
