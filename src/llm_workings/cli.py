@@ -125,7 +125,6 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analysis.runner import run_analysis, write_outputs
-    from .transformer.loading import LoadError
 
     options = {
         "activation": args.activation,
@@ -139,9 +138,8 @@ def _analyze(args: argparse.Namespace) -> int:
         result, headline = run_analysis(
             args.model, args.analysis, seed=args.seed, prompt=args.prompt, **{k: v for k, v in options.items() if v is not None}
         )
-    except (LoadError, KeyError, ValueError, OSError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"llmw analyze: {message}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # AnalysisError (any bad analysis input) and LoadError are ValueErrors
+        print(f"llmw analyze: {e}", file=sys.stderr)
         return 2
     out = args.out or str(Path("analysis") / Path(args.model).name)
     paths = write_outputs(result, out, args.analysis, args.format)

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.heads import (
     HEAD_KINDS,
     AttentionPattern,
@@ -174,21 +175,21 @@ def test_results_serialize_and_draw(induction_model, induction_tokens, induction
 
 
 def test_bad_input_is_rejected(induction_model, induction_tokens, induction_scores):
-    with pytest.raises(ValueError, match=r"\[batch, pos\]"):
+    with pytest.raises(AnalysisError, match=r"\[batch, pos\]"):
         attention_patterns(induction_model, induction_tokens[None])
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(AnalysisError, match="integer"):
         detection_patterns(induction_tokens.float())
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         detect_head_scores(induction_model, induction_tokens, "copying_head")
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         head_scores(induction_model, induction_tokens, kinds=("inductive",))
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         induction_scores.top("nope")
-    with pytest.raises(ValueError, match=r"layer 2 is out of range \[0, 2\)"):
+    with pytest.raises(AnalysisError, match=r"layer 2 is out of range \[0, 2\)"):
         head_pattern(induction_model, induction_tokens, layer=2, head=0)
-    with pytest.raises(ValueError, match="head -1 is out of range"):
+    with pytest.raises(AnalysisError, match="head -1 is out of range"):
         head_pattern(induction_model, induction_tokens, layer=0, head=-1)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(AnalysisError, match="does not fit"):
         detection_score(torch.rand(1, 2, 4, 5, 5), torch.zeros(4, 4))
-    with pytest.raises(ValueError, match="distinct"):
+    with pytest.raises(AnalysisError, match="distinct"):
         repeated_random_tokens(10, batch=2, half=10, distinct=True)  # only 9 non-BOS ids

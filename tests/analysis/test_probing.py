@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from llm_workings import zoo
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.probing import (
     LayerProbes,
     ProbeResult,
@@ -103,19 +104,19 @@ def test_split_is_deterministic_and_test_rows_never_reach_the_standardization():
 
 def test_bad_input_raises_clear_errors():
     X, y = linear_data(n=100)
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(AnalysisError, match="one label per row"):
         train_probe(X, y[:-1])
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    with pytest.raises(AnalysisError, match="at least 2 classes"):
         train_probe(X, torch.zeros(100, dtype=torch.long))
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(AnalysisError, match="kind must be one of"):
         train_probe(X, y, kind="mlp")
-    with pytest.raises(ValueError, match="integer class labels"):
+    with pytest.raises(AnalysisError, match="integer class labels"):
         train_probe(X, y.float())
-    with pytest.raises(ValueError, match=r"features \[n, d\]"):
+    with pytest.raises(AnalysisError, match=r"features \[n, d\]"):
         train_probe(X[:, 0], y)
-    with pytest.raises(ValueError, match="test_fraction"):
+    with pytest.raises(AnalysisError, match="test_fraction"):
         train_probe(X, y, test_fraction=1.0)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(AnalysisError, match="same shape"):
         control_labels(torch.zeros(5), torch.zeros(6))
 
 
@@ -151,13 +152,13 @@ def test_harvest_matches_the_cache_and_respects_the_mask(shakespeare_model):
 
 def test_harvest_rejects_unknown_hooks(shakespeare_model):
     tokens = torch.zeros(1, 4, dtype=torch.long)
-    with pytest.raises(KeyError, match="no hook point"):
+    with pytest.raises(AnalysisError, match="no hook point"):
         harvest(shakespeare_model, tokens, ("resid_post", 9), progress=False)
-    with pytest.raises(KeyError, match="unknown activation"):
+    with pytest.raises(AnalysisError, match="unknown activation"):
         harvest(shakespeare_model, tokens, "resid_psot", progress=False)
-    with pytest.raises(ValueError, match="not one vector per position"):
+    with pytest.raises(AnalysisError, match="not one vector per position"):
         hook_names(shakespeare_model, ("pattern", 0))
-    with pytest.raises(ValueError, match="mask must match"):
+    with pytest.raises(AnalysisError, match="mask must match"):
         harvest(shakespeare_model, tokens, "embed", mask=torch.ones(2, 4, dtype=torch.bool), progress=False)
 
 

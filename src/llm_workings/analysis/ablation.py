@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .conventions import PARTS, Component, check_tokens, component
+from .conventions import PARTS, AnalysisError, Component, check_tokens, component
 from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
 from .results import Result, heatmap
 
@@ -52,14 +52,14 @@ class _Sources:
         per_position: bool,
     ) -> None:
         if method not in METHODS:
-            raise ValueError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
+            raise AnalysisError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
         self.method, self.values = method, {}
         if method == "zero":
             return
         same = reference is None
         reference = tokens if same else check_tokens(model, reference, "reference tokens")
         if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
-            raise ValueError(
+            raise AnalysisError(
                 f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
                 f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}"
             )
@@ -71,7 +71,7 @@ class _Sources:
         gen = torch.Generator().manual_seed(seed)
         if same:  # another row of the same batch: shift each row by 1..n-1
             if n_ref < 2:
-                raise ValueError("resample ablation needs at least 2 sequences to take activations from another one")
+                raise AnalysisError("resample ablation needs at least 2 sequences to take activations from another one")
             rows = (torch.arange(batch) + torch.randint(1, n_ref, (batch,), generator=gen)) % n_ref
         else:
             rows = torch.randint(0, n_ref, (batch,), generator=gen)
@@ -200,9 +200,9 @@ def _sweep(
     tokens = check_tokens(model, tokens)
     batch = tokens.shape[0]
     if not comps:
-        raise ValueError("nothing to ablate: the sweep has no components")
+        raise AnalysisError("nothing to ablate: the sweep has no components")
     if batch_size < 1:
-        raise ValueError(f"batch_size (rows per forward pass) must be positive, got {batch_size}")
+        raise AnalysisError(f"batch_size (rows per forward pass) must be positive, got {batch_size}")
     metric = NextTokenLoss(tokens) if metric is None else metric
     sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
     first = min(c.layer for c in comps)

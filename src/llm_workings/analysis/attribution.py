@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .conventions import Position, check_tokens
+from .conventions import AnalysisError, Position, check_tokens
 from .metrics import logit_diff
 from .results import Result, heatmap
 
@@ -63,7 +63,7 @@ class LogitAttribution(Result):
             )
             return
         if style != "bars":
-            raise ValueError(f"style is 'bars' or 'heads', got {style!r}")
+            raise AnalysisError(f"style is 'bars' or 'heads', got {style!r}")
         order = self.mean.abs().argsort(descending=True)[:top].flip(0)  # largest at the top
         values = self.mean[order].tolist()
         ax.barh(range(len(values)), values, color=["tab:blue" if v >= 0 else "tab:red" for v in values])
@@ -88,18 +88,18 @@ def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Po
     batch, n_pos = tokens.shape
     answers = torch.as_tensor(answers)
     if answers.is_floating_point() or answers.shape not in ((batch,), (batch, 2)):
-        raise ValueError(
+        raise AnalysisError(
             f"answers must be token ids [batch={batch}, 2] (correct, wrong) or [batch]; got {answers.dtype} {list(answers.shape)}"
         )
     if ((answers < 0) | (answers >= model.cfg.d_vocab)).any():
-        raise ValueError(f"answer ids must lie in [0, {model.cfg.d_vocab})")
+        raise AnalysisError(f"answer ids must lie in [0, {model.cfg.d_vocab})")
     if isinstance(position, int):
         if not -n_pos <= position < n_pos:
-            raise ValueError(f"position {position} is outside the {n_pos} positions of tokens")
+            raise AnalysisError(f"position {position} is outside the {n_pos} positions of tokens")
     else:
         position = torch.as_tensor(position).long()
         if position.shape != (batch,) or ((position < -n_pos) | (position >= n_pos)).any():
-            raise ValueError(f"position must be an int or one per prompt [batch={batch}] in [-{n_pos}, {n_pos})")
+            raise AnalysisError(f"position must be an int or one per prompt [batch={batch}] in [-{n_pos}, {n_pos})")
     return answers.long().to(model.W_E.device), position
 
 
@@ -118,7 +118,7 @@ def direct_logit_attribution(
     batch = tokens.shape[0]
     has_mlp = not cfg.attn_only
     if neurons and not has_mlp:
-        raise ValueError("neurons=True needs MLPs; this model is attention-only")
+        raise AnalysisError("neurons=True needs MLPs; this model is attention-only")
     wanted = {"hook_embed", "hook_pos_embed", "ln_final.hook_scale"}
     for layer in range(cfg.n_layers):
         wanted |= {f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"}

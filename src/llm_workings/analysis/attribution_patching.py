@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..transformer import Transformer, act_name
-from .conventions import Direction, check_layers, check_pair
+from .conventions import AnalysisError, Direction, check_layers, check_pair
 from .metrics import Metric
 from .patching import AXES, PatchingResult, activation_patch, check_activation, token_labels
 from .results import Result
@@ -43,7 +43,7 @@ def _run_with_grads(model: Transformer, tokens: torch.Tensor, names: list[str], 
         logits = model(tokens)
         value = metric(logits)
         if value.ndim != 0:
-            raise ValueError(f"the metric must return a scalar for attribution patching; got shape {list(value.shape)}")
+            raise AnalysisError(f"the metric must return a scalar for attribution patching; got shape {list(value.shape)}")
         grads = torch.autograd.grad(value, [saved[n] for n in names], allow_unused=True)
     activations = {n: saved[n].detach() for n in names}
     gradients = {n: torch.zeros_like(activations[n]) if g is None else g for n, g in zip(names, grads)}
@@ -66,9 +66,9 @@ def attribution_patch(
     axes = AXES[activation]
     unknown = [axis for axis in indexed if axis not in axes]
     if unknown:
-        raise ValueError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
     if direction not in ("denoise", "noise"):
-        raise ValueError(f"direction is 'denoise' or 'noise'; got {direction!r}")
+        raise AnalysisError(f"direction is 'denoise' or 'noise'; got {direction!r}")
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     names = [act_name(activation, layer) for layer in layers]

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .conventions import AnalysisError
 from .results import Result, heatmap
 
 Index = int | slice | None | torch.Tensor | tuple
@@ -33,11 +34,13 @@ class FactoredMatrix:
 
     def __init__(self, A: torch.Tensor, B: torch.Tensor) -> None:
         if A.ndim < 2 or B.ndim < 2 or A.shape[-1] != B.shape[-2]:
-            raise ValueError(f"factors must be [..., ldim, mdim] and [..., mdim, rdim]; got {list(A.shape)} and {list(B.shape)}")
+            raise AnalysisError(
+                f"factors must be [..., ldim, mdim] and [..., mdim, rdim]; got {list(A.shape)} and {list(B.shape)}"
+            )
         try:
             leading = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
         except RuntimeError:
-            raise ValueError(f"leading dims of {list(A.shape)} and {list(B.shape)} do not broadcast") from None
+            raise AnalysisError(f"leading dims of {list(A.shape)} and {list(B.shape)} do not broadcast") from None
         self.A = A.broadcast_to(*leading, *A.shape[-2:])
         self.B = B.broadcast_to(*leading, *B.shape[-2:])
         self.ldim, self.mdim, self.rdim = A.shape[-2], A.shape[-1], B.shape[-1]
@@ -57,7 +60,7 @@ class FactoredMatrix:
     def BA(self) -> torch.Tensor:
         """The reverse product [..., mdim, mdim], defined when the matrix is square."""
         if self.ldim != self.rdim:
-            raise ValueError(f"BA needs a square matrix; this one is {list(self.shape)}")
+            raise AnalysisError(f"BA needs a square matrix; this one is {list(self.shape)}")
         return self.B @ self.A
 
     @property
@@ -69,7 +72,7 @@ class FactoredMatrix:
         if isinstance(other, FactoredMatrix):
             return (self @ other.A) @ other.B
         if other.shape[-2 if other.ndim > 1 else -1] != self.rdim:
-            raise ValueError(f"cannot multiply {list(self.shape)} by {list(other.shape)}: inner dims differ")
+            raise AnalysisError(f"cannot multiply {list(self.shape)} by {list(other.shape)}: inner dims differ")
         if other.ndim == 1:  # a column vector, kept as a matrix so the leading dims broadcast
             return (self.A @ (self.B @ other[:, None]))[..., 0]
         # keep the narrower inner dimension, so the factors stay as small as they can be
@@ -80,7 +83,7 @@ class FactoredMatrix:
     def __rmatmul__(self, other: torch.Tensor) -> FactoredMatrix | torch.Tensor:
         """other @ self, for a tensor [..., n, ldim] or a vector [ldim]."""
         if other.shape[-1] != self.ldim:
-            raise ValueError(f"cannot multiply {list(other.shape)} by {list(self.shape)}: inner dims differ")
+            raise AnalysisError(f"cannot multiply {list(other.shape)} by {list(self.shape)}: inner dims differ")
         if other.ndim == 1:
             return ((other[None] @ self.A) @ self.B)[..., 0, :]
         if self.mdim <= self.ldim:
@@ -98,7 +101,7 @@ class FactoredMatrix:
         index = index if isinstance(index, tuple) else (index,)
         n_leading = self.ndim - 2
         if any(i is Ellipsis for i in index) or len(index) > self.ndim:
-            raise ValueError(
+            raise AnalysisError(
                 f"index {index} does not fit a FactoredMatrix of shape {list(self.shape)} "
                 "(index leading dims, then at most rows and columns; no ...)"
             )
@@ -205,7 +208,7 @@ def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
 
 def _reader(model: Any, kind: str) -> FactoredMatrix:
     if kind not in COMPOSITION_KINDS:
-        raise ValueError(f"composition kind must be one of {', '.join(COMPOSITION_KINDS)}; got {kind!r}")
+        raise AnalysisError(f"composition kind must be one of {', '.join(COMPOSITION_KINDS)}; got {kind!r}")
     return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[kind](model)
 
 
@@ -255,7 +258,7 @@ def composition_scores(model: Any, kind: str, baseline_samples: int = 200, seed:
     W_A is the earlier head's OV; W_B the later head's QK (Q), QK^T (K: the output enters as the key)
     or OV (V). Pairs where the later head is not in a later layer cannot compose and are set to 0."""
     if model.cfg.n_layers < 2:
-        raise ValueError("composition needs heads in at least two layers; this model has one")
+        raise AnalysisError("composition needs heads in at least two layers; this model has one")
     reader = _reader(model, kind)
     writer = OV(model)
     # [l1, h1, 1, 1] x [1, 1, l2, h2] -> all pairs
@@ -275,7 +278,7 @@ def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 
         model_or_shape if isinstance(model_or_shape, tuple) else (model_or_shape.cfg.d_model, model_or_shape.cfg.d_head)
     )
     if n_samples < 2:
-        raise ValueError(f"a baseline needs n_samples >= 2; got {n_samples}")
+        raise AnalysisError(f"a baseline needs n_samples >= 2; got {n_samples}")
     gen = torch.Generator().manual_seed(seed)
 
     def random_matrices(n: int) -> FactoredMatrix:

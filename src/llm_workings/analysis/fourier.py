@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .conventions import AnalysisError
 from .results import Result
 
 
@@ -41,7 +42,7 @@ def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
     normalized by 1/√p (its sine is zero everywhere).
     """
     if not isinstance(p, int) or p < 2:
-        raise ValueError(f"p must be an integer >= 2, got {p!r}")
+        raise AnalysisError(f"p must be an integer >= 2, got {p!r}")
     x = torch.arange(p, dtype=torch.float64)
     rows, labels = [torch.full((p,), 1 / math.sqrt(p), dtype=torch.float64)], ["const"]
     for k in range(1, (p - 1) // 2 + 1):
@@ -79,9 +80,9 @@ def _n_freqs(p: int) -> int:
 def _number_embedding(model: Any, p: int) -> torch.Tensor:
     """W_E rows 0..p-1 (the numbers), in float64 for the projections."""
     if not isinstance(p, int) or p < 2:
-        raise ValueError(f"p must be an integer >= 2, got {p!r}")
+        raise AnalysisError(f"p must be an integer >= 2, got {p!r}")
     if p > model.cfg.d_vocab:
-        raise ValueError(f"p={p} numbers need d_vocab >= {p}; the model has d_vocab={model.cfg.d_vocab}")
+        raise AnalysisError(f"p={p} numbers need d_vocab >= {p}; the model has d_vocab={model.cfg.d_vocab}")
     return model.W_E[:p].detach().double().cpu()
 
 
@@ -90,7 +91,7 @@ def fourier_spectrum(values: torch.Tensor) -> torch.Tensor:
     d outputs): sqrt(|coeff of cos k|² + |coeff of sin k|²), summed over the d outputs. Index 0 is
     the constant; a shift of x rotates cos k into sin k, so only their combined norm is meaningful."""
     if values.ndim != 2:
-        raise ValueError(f"expected values [p, d], got {list(values.shape)}")
+        raise AnalysisError(f"expected values [p, d], got {list(values.shape)}")
     p = values.shape[0]
     basis, _ = fourier_basis(p)
     energy = (basis @ values.double()).pow(2).sum(-1)  # [p] energy per basis row
@@ -113,9 +114,9 @@ def key_frequencies(spectrum: torch.Tensor, factor: float = 4.0, max_freqs: int 
     """
     spectrum = torch.as_tensor(spectrum, dtype=torch.float64)
     if spectrum.ndim != 1 or spectrum.numel() < 2:
-        raise ValueError(f"expected a spectrum [n_freqs >= 2] (index = frequency), got {list(spectrum.shape)}")
+        raise AnalysisError(f"expected a spectrum [n_freqs >= 2] (index = frequency), got {list(spectrum.shape)}")
     if factor <= 0:
-        raise ValueError(f"factor must be positive, got {factor}")
+        raise AnalysisError(f"factor must be positive, got {factor}")
     energy = spectrum[1:].pow(2)
     floor = energy.median()
     order = energy.argsort(descending=True, stable=True)
@@ -135,7 +136,7 @@ def restrict_embedding_to_frequencies(model: Any, p: int, freqs: list[int], keep
     n = _n_freqs(p)
     bad = [k for k in freqs if not _is_index(k) or not 1 <= int(k) < n]
     if bad:
-        raise ValueError(f"frequencies must be integers in 1..{n - 1} for p={p}; got {bad}")
+        raise AnalysisError(f"frequencies must be integers in 1..{n - 1} for p={p}; got {bad}")
     embedding = _number_embedding(model, p)
     basis, _ = fourier_basis(p)
     rows = ([0] if keep_constant else []) + [r for k in sorted({int(k) for k in freqs}) for r in _rows_of(k, p)]

@@ -53,7 +53,9 @@ def repeated_random_tokens(
         return torch.from_numpy(repeated_tokens(rng, batch, half, d_vocab, bos)).to(device)
     pool = np.array([t for t in range(d_vocab) if t != bos])
     if not 1 <= half <= len(pool) or batch < 1:
-        raise ValueError(f"distinct halves need 1 <= half <= {len(pool)} tokens and batch >= 1; got half={half}, batch={batch}")
+        raise AnalysisError(
+            f"distinct halves need 1 <= half <= {len(pool)} tokens and batch >= 1; got half={half}, batch={batch}"
+        )
     body = np.stack([rng.choice(pool, size=half, replace=False) for _ in range(batch)])
     rows = np.concatenate([body, body], axis=1)
     if bos is not None:
@@ -105,7 +107,7 @@ def detection_patterns(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _check_kind(kind: str, allowed) -> None:
     if kind not in allowed:
-        raise KeyError(f"unknown head kind {kind!r}; expected one of {', '.join(map(repr, allowed))}")
+        raise AnalysisError(f"unknown head kind {kind!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
 # -- ARENA-style scores ---------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     """Mean attention on the target keys over the queries that have any: pattern [layer, batch, head,
     q, k] and targets [batch, q, k] (0/1) -> [layer, head]. NaN where no query has a target."""
     if pattern.ndim != 5 or targets.shape != (pattern.shape[1], *pattern.shape[3:]):
-        raise ValueError(
+        raise AnalysisError(
             f"expected pattern [layer, batch, head, q, k] and targets [batch, q, k]; "
             f"got {list(pattern.shape)} and {list(targets.shape)}"
         )
@@ -135,7 +137,7 @@ def attention_entropy(pattern: torch.Tensor, per_query: bool = False) -> torch.T
     (mean over batch and queries), or [layer, head, q] (mean over batch) with `per_query`.
     A head spreading evenly over n keys scores log(n); one attending a single key scores 0."""
     if pattern.ndim != 5:
-        raise ValueError(f"expected pattern [layer, batch, head, q, k]; got {list(pattern.shape)}")
+        raise AnalysisError(f"expected pattern [layer, batch, head, q, k]; got {list(pattern.shape)}")
     entropy = -torch.special.xlogy(pattern, pattern).sum(-1)  # xlogy: 0 * log 0 = 0 for masked keys
     entropy = entropy.mean(1)
     return entropy if per_query else entropy.mean(-1)
@@ -153,7 +155,7 @@ def detection_score(
     / [q, k] for one prompt. detection_pattern: [q, k], or [batch, q, k] (one per prompt).
     """
     if pattern.ndim < 2 or pattern.shape[-1] != pattern.shape[-2]:
-        raise ValueError(f"expected square attention patterns [..., q, k]; got {list(pattern.shape)}")
+        raise AnalysisError(f"expected square attention patterns [..., q, k]; got {list(pattern.shape)}")
     given_ndim = pattern.ndim
     if given_ndim <= 3:
         pattern = pattern.reshape(1, -1, *pattern.shape[-2:])  # [batch 1, head, q, k]
@@ -164,7 +166,7 @@ def detection_score(
         or detection_pattern.shape[-2:] != pattern.shape[-2:]
         or detection_pattern.shape[0] not in (1, pattern.shape[-4])
     ):
-        raise ValueError(
+        raise AnalysisError(
             f"detection pattern {list(detection_pattern.shape)} does not fit attention patterns "
             f"{list(pattern.shape)}; expected [q, k] or [batch, q, k]"
         )
@@ -284,5 +286,5 @@ def head_pattern(
     if labels is None:
         labels = model.to_str_tokens(row) if model.tokenizer is not None else [str(t) for t in row[0].tolist()]
     if len(labels) != row.shape[1]:
-        raise ValueError(f"got {len(labels)} labels for {row.shape[1]} tokens")
+        raise AnalysisError(f"got {len(labels)} labels for {row.shape[1]} tokens")
     return AttentionPattern(pattern, list(labels), layer, head)

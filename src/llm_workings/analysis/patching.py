@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..transformer import Transformer, act_name
-from .conventions import Direction, check_layers, check_pair
+from .conventions import AnalysisError, Direction, check_layers, check_pair
 from .metrics import Metric, normalized, score_runs
 from .results import Result, heatmap
 
@@ -112,9 +112,9 @@ def _as_grid(values: torch.Tensor, axes: list[str], labels: dict[str, list[str]]
 # -- input checks ------------------------------------------------------------------------------------
 def check_activation(model: Transformer, activation: str, allowed: tuple[str, ...]) -> None:
     if activation not in allowed:
-        raise KeyError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
+        raise AnalysisError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
     if act_name(activation, 0) not in model.hook_dict:
-        raise KeyError(
+        raise AnalysisError(
             f"this model has no {act_name(activation, 0)!r} hook "
             f"({'attention-only' if model.cfg.attn_only else 'parallel attention and MLP'})"
         )
@@ -124,7 +124,7 @@ def runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names
     """(base tokens, base cache, source cache, clean score logits, corrupted logits): the base run is the
     one patched into, the source run the one patched from."""
     if direction not in ("denoise", "noise"):
-        raise ValueError(f"direction is 'denoise' (patch clean into corrupted) or 'noise' (the reverse); got {direction!r}")
+        raise AnalysisError(f"direction is 'denoise' (patch clean into corrupted) or 'noise' (the reverse); got {direction!r}")
     keep = set(names) | {f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)}
     with torch.no_grad():
         clean_logits, clean_cache = model.run_with_cache(clean, names_filter=lambda n: n in keep)
@@ -206,11 +206,11 @@ def activation_patch(
     axes = AXES[activation]
     unknown = [axis for axis in indexed if axis not in axes]
     if unknown:
-        raise ValueError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     if batch_size < 1:
-        raise ValueError(f"batch_size is the most rows in one forward pass, at least 1; got {batch_size}")
+        raise AnalysisError(f"batch_size is the most rows in one forward pass, at least 1; got {batch_size}")
     names = [act_name(activation, layer) for layer in layers]
     _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, names, direction)
     values = []
@@ -239,7 +239,7 @@ def patch_residual(
     """Patch one position of a residual-stream activation (`resid_pre`, `resid_mid`, `resid_post`) or a
     block's `attn_out` / `mlp_out`, for every layer x position: values `[layer, pos]`."""
     if activation not in RESIDUAL:
-        raise KeyError(f"patch_residual patches {', '.join(RESIDUAL)}; got {activation!r} (heads: patch_heads)")
+        raise AnalysisError(f"patch_residual patches {', '.join(RESIDUAL)}; got {activation!r} (heads: patch_heads)")
     return activation_patch(model, clean, corrupted, metric, activation, ("pos",), **kwargs)
 
 
@@ -261,7 +261,7 @@ def patch_heads(
     elif activation in HEAD_VECTORS:
         indexed = ("pos", "head") if by_position else ("head",)
     else:
-        raise KeyError(
+        raise AnalysisError(
             f"patch_heads patches {', '.join(HEAD_VECTORS)} or pattern; got {activation!r} (the residual stream: patch_residual)"
         )
     return activation_patch(model, clean, corrupted, metric, activation, indexed, **kwargs)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from ..transformer import Transformer
-from .conventions import Direction, check_pair, component
+from .conventions import AnalysisError, Direction, check_pair, component
 from .metrics import Metric, score_runs
 from .patching import ScoredAgainstRuns, runs
 
@@ -141,18 +141,18 @@ def path_patch(
     """The metric when each sender's patched output reaches only the receivers, one score per sender."""
     clean, corrupted = check_pair(model, clean, corrupted)
     if not receivers:
-        raise ValueError("give at least one receiver, e.g. ['logits'] or ['L1H2.k']")
+        raise AnalysisError("give at least one receiver, e.g. ['logits'] or ['L1H2.k']")
     if "logits" in receivers and len(receivers) > 1:
-        raise ValueError("'logits' is a receiver on its own: it takes the whole final residual stream")
+        raise AnalysisError("'logits' is a receiver on its own: it takes the whole final residual stream")
     parsed_receivers = [_receiver(model, r) for r in receivers]
     sender_names = default_senders(model, parsed_receivers) if senders is None else list(senders)
     parsed_senders = [_sender(model, s) for s in sender_names]
     for name, sender in zip(sender_names, parsed_senders):
         late = [r for r, p in zip(receivers, parsed_receivers) if not _reaches(sender, p, model.cfg.parallel_residual)]
         if late:
-            raise ValueError(f"sender {name!r} writes into the residual stream after receiver {late[0]!r} reads it")
+            raise AnalysisError(f"sender {name!r} writes into the residual stream after receiver {late[0]!r} reads it")
     if not sender_names:
-        raise ValueError(f"no component writes into the stream before {', '.join(receivers)}")
+        raise AnalysisError(f"no component writes into the stream before {', '.join(receivers)}")
 
     names = set()
     for layer, head in parsed_senders:

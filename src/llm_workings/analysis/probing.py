@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..transformer import act_name
-from .conventions import check_tokens
+from .conventions import AnalysisError, check_tokens, hook_name
 from .results import Result, heatmap
 
 HookSpec = str | tuple[str, int]
@@ -46,22 +46,21 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a tensor or an array, got {type(x).__name__}") from None
+        raise AnalysisError(f"{name} must be a tensor or an array, got {type(x).__name__}") from None
 
 
 def hook_names(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
     """Full hook names for short or full ones: "blocks.0.hook_resid_pre", ("resid_post", 3) or a
-    list of these. Unknown names raise KeyError, from `act_name` or the model's hook points."""
+    list of these. Unknown names raise an AnalysisError that names close matches."""
     single = isinstance(hooks, str) or (
         isinstance(hooks, tuple) and len(hooks) >= 2 and isinstance(hooks[0], str) and isinstance(hooks[1], int)
     )
     specs = [hooks] if single else list(hooks)
     names = []
     for spec in specs:
-        name = act_name(*spec) if isinstance(spec, tuple) else act_name(spec)
-        model.hook_points(name)  # KeyError naming close matches when there is no such hook
+        name = hook_name(model, spec)
         if name.rsplit(".", 1)[-1] in _NOT_PER_POSITION:
-            raise ValueError(
+            raise AnalysisError(
                 f"{name} is [batch, head, query, key], not one vector per position; probe hook_z, "
                 "hook_result or the residual stream instead"
             )
@@ -88,9 +87,9 @@ def harvest(
     if mask is not None:
         mask = _as_tensor(mask, "mask").bool()
         if mask.shape != tokens.shape:
-            raise ValueError(f"mask must match tokens {list(tokens.shape)}, got {list(mask.shape)}")
+            raise AnalysisError(f"mask must match tokens {list(tokens.shape)}, got {list(mask.shape)}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise AnalysisError(f"batch_size must be at least 1, got {batch_size}")
     names = hook_names(model, hooks)
     layers = [_last_layer(n) for n in names]
     # Stop after the last block anyone asked for: probing layer 1 of 6 needs only 2 blocks.
@@ -170,10 +169,10 @@ class ProbeResult(Result):
 def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of range(n) into (train, test) indices."""
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+        raise AnalysisError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
     n_test = round(n * test_fraction)
     if not 0 < n_test < n:
-        raise ValueError(f"test_fraction={test_fraction} of {n} rows leaves an empty train or test split")
+        raise AnalysisError(f"test_fraction={test_fraction} of {n} rows leaves an empty train or test split")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_test:], order[:n_test]
 
@@ -193,16 +192,16 @@ def train_probe(
     """
     X, y = _as_tensor(X, "X"), _as_tensor(y, "y")
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise AnalysisError(f"kind must be one of {KINDS}, got {kind!r}")
     if X.ndim != 2:
-        raise ValueError(f"X must be features [n, d], got {list(X.shape)}")
+        raise AnalysisError(f"X must be features [n, d], got {list(X.shape)}")
     if y.ndim not in (1, 2) or len(y) != len(X):
-        raise ValueError(f"y must have one label per row of X ({len(X)}), got shape {list(y.shape)}")
+        raise AnalysisError(f"y must have one label per row of X ({len(X)}), got shape {list(y.shape)}")
     if l2 < 0:
-        raise ValueError(f"l2 must be >= 0, got {l2}")
+        raise AnalysisError(f"l2 must be >= 0, got {l2}")
     classify = not y.is_floating_point() and not y.is_complex()
     if kind == "logistic" and (not classify or y.ndim != 1):
-        raise ValueError("a logistic probe takes integer class labels [n]; for real-valued targets use kind='linear'")
+        raise AnalysisError("a logistic probe takes integer class labels [n]; for real-valued targets use kind='linear'")
     train, test = split_indices(len(X), test_fraction, seed)
     X = X.double()
     mean, std = X[train].mean(0), X[train].std(0)
@@ -212,9 +211,9 @@ def train_probe(
     if classify:
         classes, y_index = torch.unique(y.long(), return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"a probe needs at least 2 classes; every label is {classes.tolist()}")
+            raise AnalysisError(f"a probe needs at least 2 classes; every label is {classes.tolist()}")
         if len(torch.unique(y_index[train])) < 2:
-            raise ValueError("the training split holds only one class; use more rows or a different seed")
+            raise AnalysisError("the training split holds only one class; use more rows or a different seed")
         fit = _fit_logistic if kind == "logistic" else _fit_ridge_classes
         W, b = fit(Z[train], y_index[train], len(classes), l2, max_iter)
         scores = Z @ W.T + b
@@ -310,9 +309,9 @@ def control_labels(types: Any, labels: Any, seed: int = 0) -> torch.Tensor:
     empirical distribution of `labels`, and every row of that type carries it. Same shape as labels."""
     types, labels = _as_tensor(types, "types"), _as_tensor(labels, "labels")
     if types.shape != labels.shape:
-        raise ValueError(f"types and labels must have the same shape, got {list(types.shape)} and {list(labels.shape)}")
+        raise AnalysisError(f"types and labels must have the same shape, got {list(types.shape)} and {list(labels.shape)}")
     if labels.numel() == 0:
-        raise ValueError("control_labels needs at least one label")
+        raise AnalysisError("control_labels needs at least one label")
     unique_types, type_index = torch.unique(types.flatten(), return_inverse=True)
     gen = torch.Generator().manual_seed(seed)
     # Drawing a random row's label samples from the empirical label distribution.
@@ -371,7 +370,7 @@ def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list
     """A short per-layer name ("resid_post") means every layer, and resid_post starts with the
     embeddings (resid_pre 0, labelled "embed"); anything else is taken as given, named in full."""
     if isinstance(hooks, str) and "." not in hooks and not hooks.startswith("hook_"):
-        names = [act_name(hooks, layer) for layer in range(model.cfg.n_layers)]
+        names = [hook_name(model, (hooks, layer)) for layer in range(model.cfg.n_layers)]
         labels = [str(layer) for layer in range(model.cfg.n_layers)]
         if hooks == "resid_post":
             names, labels = [act_name("resid_pre", 0)] + names, ["embed"] + labels
@@ -408,16 +407,16 @@ def probe_layers(
     tokens = _as_tensor(tokens, "tokens")
     labels = _as_tensor(labels, "labels")
     if labels.shape != tokens.shape:
-        raise ValueError(f"labels must be one per token {list(tokens.shape)}, got {list(labels.shape)}")
+        raise AnalysisError(f"labels must be one per token {list(tokens.shape)}, got {list(labels.shape)}")
     types = tokens if types is None else _as_tensor(types, "types")
     if types.shape != tokens.shape:
-        raise ValueError(f"types must be one per token {list(tokens.shape)}, got {list(types.shape)}")
+        raise AnalysisError(f"types must be one per token {list(tokens.shape)}, got {list(types.shape)}")
     names, layer_labels = _layer_hooks(model, hooks)
     acts = harvest(model, tokens, names, mask=mask, batch_size=batch_size, progress=progress)
     select = _as_tensor(mask, "mask").bool() if mask is not None else torch.ones_like(tokens, dtype=torch.bool)
     y, row_types = labels[select], types[select]
     if not len(y):
-        raise ValueError("the mask selects no positions")
+        raise AnalysisError("the mask selects no positions")
     y_control = control_labels(row_types, y, seed) if control else None
     # When every type draws the same label, the control is trivially perfect and there is nothing to fit.
     fit_control = y_control is not None and len(torch.unique(y_control)) > 1

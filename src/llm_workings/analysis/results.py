@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path, write_atomic
+from .conventions import AnalysisError
 
 FIGURE_FORMATS = (".png", ".svg")
 
@@ -84,7 +85,7 @@ def new_figure(size: tuple[float, float] = (7.0, 4.5)) -> Any:
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
-        raise ValueError(f"a figure is written as {' or '.join(FIGURE_FORMATS)}; got {path.name!r}")
+        raise AnalysisError(f"a figure is written as {' or '.join(FIGURE_FORMATS)}; got {path.name!r}")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=120)
     return path

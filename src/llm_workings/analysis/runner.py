@@ -28,6 +28,7 @@ from ..data import load_corpus
 from ..transformer import LoadError, Transformer
 from ..transformer.loading import read_config
 from ..transformer.saving import FORMAT
+from .conventions import AnalysisError
 from .metrics import LogitDiff, Metric, NextTokenLoss
 from .results import Result
 
@@ -89,7 +90,7 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
     else:
         corpus = card.get("data", {}).get("corpus")
         if corpus is None:
-            raise ValueError("this model has no card naming its corpus: give a --prompt")
+            raise AnalysisError("this model has no card naming its corpus: give a --prompt")
         ids = model.tokenizer.encode(load_corpus(corpus).val[:20_000], add_special_tokens=False)
         length = min(32, model.cfg.n_ctx)
         tokens = torch.tensor(ids[: batch * length]).view(batch, length)
@@ -206,7 +207,7 @@ def _fourier(model, inputs, options):
     from .fourier import fourier_analysis
 
     if inputs.card.get("task") != "modular-addition":
-        raise ValueError("the Fourier analysis is for modular-addition models (e.g. modadd-113)")
+        raise AnalysisError("the Fourier analysis is for modular-addition models (e.g. modadd-113)")
     result = fourier_analysis(model, int(inputs.card["data"]["p"]))
     return result, (
         f"key frequencies {result.key_freqs}: accuracy {result.accuracy_full:.3f} full, "
@@ -220,7 +221,7 @@ def _probe(model, inputs, options):
 
     corpus = inputs.card.get("data", {}).get("corpus")
     if model.tokenizer is None or corpus is None:
-        raise ValueError("probes need a language model trained on a bundled corpus (shakespeare-char, austen-bpe)")
+        raise AnalysisError("probes need a language model trained on a bundled corpus (shakespeare-char, austen-bpe)")
     prop = options.get("property") or ("inside-quotation" if corpus == "austen" else "speaker-line")
     label_fns: dict[str, Callable[[str], Any]] = {
         "speaker-line": text_labels.speaker_line,
@@ -228,7 +229,7 @@ def _probe(model, inputs, options):
         "inside-quotation": text_labels.inside_quotation,
     }
     if prop not in label_fns:
-        raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
+        raise AnalysisError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
     text = load_corpus(corpus).val[:20_000]
     length = min(128, model.cfg.n_ctx)
     tokens, labels = text_labels.text_windows(text, label_fns[prop](text), model.tokenizer, length)
@@ -262,7 +263,7 @@ def run_analysis(
 ) -> tuple[Result, str]:
     """(result, a one-line summary) of `analysis` on the model at `source`."""
     if analysis not in ANALYSES:
-        raise ValueError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}")
+        raise AnalysisError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}")
     model, card = load_any(source)
     inputs = default_inputs(model, card, seed=seed, prompt=prompt)
     return ANALYSES[analysis](model, inputs, {"seed": seed, **options})
