@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .conventions import PARTS, AnalysisError, Component, check_tokens, component
+from .engine import Hooks, score_stacked_runs
 from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
 from .results import Result, heatmap
 
@@ -94,7 +95,7 @@ def _edit(x: torch.Tensor, comp: Component, value: torch.Tensor | float) -> None
         x[...] = value
 
 
-def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[tuple[str, Callable]]:
+def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> Hooks:
     """One hook per hook point: run r (rows r*batch .. r*batch + batch) gets its own components ablated."""
     by_hook: dict[str, list[tuple[int, Component]]] = {}
     for r, comps in enumerate(runs):
@@ -209,17 +210,14 @@ def _sweep(
     names = {f"blocks.{layer}.hook_resid_pre" for layer in range(first, model.cfg.n_layers)}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
     baseline = float(score_runs(metric, logits[None])[0])
-    runs_per_pass = max(1, batch_size // batch)
     values = torch.empty(len(comps))
     for layer in sorted({c.layer for c in comps}):  # runs that start at the same layer share passes
         todo = [i for i, c in enumerate(comps) if c.layer == layer]
-        resid = cache["resid_pre", layer]
-        for start in range(0, len(todo), runs_per_pass):
-            chunk = todo[start : start + runs_per_pass]
-            stacked = resid.repeat(len(chunk), 1, 1)  # [runs * batch, pos, d_model]
-            with model.hooks(_hooks([[comps[i]] for i in chunk], batch, sources)):
-                logits = model(stacked, start_at_layer=layer)
-            values[chunk] = score_runs(metric, logits.view(len(chunk), batch, *logits.shape[1:])).cpu()
+
+        def hooks_for(runs: range, todo: list[int] = todo) -> Hooks:
+            return _hooks([[comps[todo[i]]] for i in runs], batch, sources)
+
+        values[todo] = score_stacked_runs(model, cache["resid_pre", layer], layer, len(todo), hooks_for, metric, batch_size).cpu()
     return baseline, values
 
 

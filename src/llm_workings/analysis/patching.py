@@ -20,6 +20,7 @@ stream, since nothing before it changes. `batch_size` caps the rows of one forwa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..transformer import Transformer, act_name
 from .conventions import AnalysisError, Direction, check_layers, check_pair
+from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, normalized, score_runs
 from .results import Result, heatmap
 
@@ -157,34 +159,20 @@ def cell_masks(shape: tuple[int, ...], axes: tuple[str, ...], indexed: tuple[str
     return masks
 
 
-@torch.no_grad()
-def sweep_layer(
-    model: Transformer,
-    base_resid: torch.Tensor,
-    hook: str,
-    source: torch.Tensor,
-    masks: torch.Tensor,
-    metric: Metric,
-    batch_size: int,
-) -> torch.Tensor:
-    """Score one patched run per mask: each starts at the hook's layer from `base_resid` (the base run's
-    `resid_pre` there) with `source` written wherever its mask is True. Returns `[cells]`."""
-    layer = model.hook_dict[hook].layer()
-    batch = base_resid.shape[0]
-    per_forward = max(1, batch_size // batch)
-    scores = []
-    for start in range(0, len(masks), per_forward):
-        chunk = masks[start : start + per_forward].to(source.device)
-        n = len(chunk)
+def _patch_where(name: str, source: torch.Tensor, masks: torch.Tensor) -> Callable[[range], Hooks]:
+    """The patch setter of every sweep here: copy i of a forward pass takes `source` at hook `name`
+    wherever mask i is True, and keeps its own activation elsewhere."""
 
-        def patch(act: torch.Tensor, _hook, chunk=chunk, n=n) -> torch.Tensor:
-            runs_ = act.view(n, batch, *act.shape[1:])
-            return torch.where(chunk[:, None], source[None].to(act.dtype), runs_).view_as(act)
+    def hooks_for(runs: range) -> Hooks:
+        chunk = masks[runs.start : runs.stop].to(source.device)
 
-        with model.hooks([(hook, patch)]):
-            logits = model(base_resid.repeat(n, 1, 1), start_at_layer=layer)
-        scores.append(score_runs(metric, logits.view(n, batch, *logits.shape[1:])))
-    return torch.cat(scores)
+        def patch(act: torch.Tensor, _hook: Any) -> torch.Tensor:
+            copies = act.view(len(chunk), -1, *act.shape[1:])
+            return torch.where(chunk[:, None], source[None].to(act.dtype), copies).view_as(act)
+
+        return [(name, patch)]
+
+    return hooks_for
 
 
 def activation_patch(
@@ -215,8 +203,10 @@ def activation_patch(
     _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, names, direction)
     values = []
     for layer, name in zip(tqdm(layers, desc=f"patching {activation}", disable=not progress, leave=False), names):
-        masks = cell_masks(tuple(source_cache[name].shape[1:]), axes, indexed)
-        values.append(sweep_layer(model, base_cache["resid_pre", layer], name, source_cache[name], masks, metric, batch_size))
+        source = source_cache[name]
+        masks = cell_masks(tuple(source.shape[1:]), axes, indexed)
+        patch = _patch_where(name, source, masks)
+        values.append(score_stacked_runs(model, base_cache["resid_pre", layer], layer, len(masks), patch, metric, batch_size))
     sizes = [source_cache[names[0]].shape[1 + axes.index(axis)] for axis in indexed]
     labels = {"layer": [str(layer) for layer in layers]}
     for axis in ("pos", "dest_pos"):

@@ -31,6 +31,7 @@ import torch
 
 from ..transformer import Transformer
 from .conventions import AnalysisError, Direction, check_pair, component
+from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, score_runs
 from .patching import ScoredAgainstRuns, runs
 
@@ -115,9 +116,9 @@ def _stream_read(model: Transformer, cache, layer: int, which: str) -> torch.Ten
 
 def _receiver_input(model: Transformer, layer: int, head: int | None, which: str, stream: torch.Tensor) -> torch.Tensor:
     """The receiver's input computed from a residual stream `[..., pos, d_model]`: a head's q/k/v
-    (before rotary, as hook_q/k/v hold it), the MLP's normed input, or the stream itself for logits."""
+    (before rotary, as hook_q/k/v hold it), the MLP's normed input, or the final norm's output."""
     if which == "logits":
-        return stream
+        return model.ln_final(stream)
     block = model.blocks[layer]
     if which == "mlp":
         return block.ln2(stream)
@@ -163,41 +164,36 @@ def path_patch(
         for layer, _, which in parsed_receivers
         if which == "mlp" and not model.cfg.parallel_residual
     }
-    base, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, sorted(names), direction)
+    _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, sorted(names), direction)
     delta = _sender_outputs(model, source_cache, parsed_senders) - _sender_outputs(model, base_cache, parsed_senders)
 
-    scores = []
-    batch = base.shape[0]
-    per_forward = max(1, batch_size // batch)
-    for start in range(0, len(sender_names), per_forward):
-        d = delta[start : start + per_forward]  # [n, batch, pos, d_model]
-        inputs = [
-            _receiver_input(model, layer, head, which, _stream_read(model, base_cache, layer, which)[None] + d)
-            for layer, head, which in parsed_receivers
+    def hooks_for(runs: range) -> Hooks:
+        d = delta[runs.start : runs.stop]  # [n, batch, pos, d_model]
+        return [
+            (_receiver_hook(layer, which), _replacer(_receiver_input(model, layer, head, which, stream[None] + d), head))
+            for (layer, head, which), stream in zip(parsed_receivers, streams)
         ]
-        if receivers == ["logits"]:  # the direct path: the final stream goes straight to the unembedding
-            logits = model.unembed(model.ln_final(inputs[0]))
-        else:
-            hooks = [
-                (
-                    f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}",
-                    _replacer(patched, head),
-                )
-                for (layer, head, which), patched in zip(parsed_receivers, inputs)
-            ]
-            first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
-            with model.hooks(hooks):
-                logits = model(base_cache["resid_pre", first].repeat(len(d), 1, 1), start_at_layer=first)
-            logits = logits.view(len(d), batch, *logits.shape[1:])
-        scores.append(score_runs(metric, logits))
+
+    streams = [_stream_read(model, base_cache, layer, which) for layer, _, which in parsed_receivers]
+    first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
+    # the direct path to the logits starts after the last block, from the stream ln_final reads
+    start = base_cache["resid_pre", first] if first < model.cfg.n_layers else streams[0]
+    scores = score_stacked_runs(model, start, first, len(sender_names), hooks_for, metric, batch_size)
     return PathPatchingResult(
         sender_names,
         list(receivers),
-        torch.cat(scores),
+        scores,
         float(score_runs(metric, clean_logits[None])),
         float(score_runs(metric, corrupted_logits[None])),
         direction,
     )
+
+
+def _receiver_hook(layer: int, which: str) -> str:
+    """Where the receiver's input is written: its head's hook_q/k/v, or the output of the norm before it."""
+    if which == "logits":
+        return "ln_final.hook_normalized"
+    return f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}"
 
 
 def _replacer(patched: torch.Tensor, head: int | None):
