@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,6 +32,9 @@ from .conventions import PARTS, AnalysisError, Component, check_tokens, componen
 from .engine import Hooks, score_stacked_runs
 from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 METHODS = ("zero", "mean", "resample")
 
@@ -44,7 +47,7 @@ class _Sources:
 
     def __init__(
         self,
-        model: Any,
+        model: Transformer,
         tokens: torch.Tensor,
         method: str,
         reference: torch.Tensor | None,
@@ -114,7 +117,7 @@ def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> Hooks:
     return [(name, make(edits)) for name, edits in by_hook.items()]
 
 
-def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
+def _targets(model: Transformer, targets: Target | Sequence[Target]) -> list[Component]:
     if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in PARTS):
         targets = [targets]
     return [component(model, t) for t in targets]
@@ -122,7 +125,7 @@ def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
 
 @torch.no_grad()
 def ablate(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     targets: Target | Sequence[Target],
     method: str = "zero",
@@ -187,7 +190,7 @@ class AblationResult(Result):
 
 @torch.no_grad()
 def _sweep(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     comps: list[Component],
     method: str,
@@ -230,7 +233,7 @@ def _metric_name(metric: Metric | None) -> str:
 
 
 def ablate_heads(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     method: str = "zero",
     metric: Metric | None = None,
@@ -259,7 +262,7 @@ def ablate_heads(
 
 
 def ablate_neurons(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     layer: int,
     method: str = "zero",
@@ -279,7 +282,7 @@ def ablate_neurons(
 
 
 def ablate_layers(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     method: str = "zero",
     metric: Metric | None = None,

@@ -16,13 +16,16 @@ unembedding bias. These terms sum exactly to the logit difference of the model's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .conventions import AnalysisError, Position, check_tokens
 from .metrics import logit_diff
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 
 @dataclass
@@ -73,7 +76,7 @@ class LogitAttribution(Result):
         ax.set_title(f"Direct logit attribution (total {float(self.total.mean()):.3g})")
 
 
-def _answer_direction(model: Any, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _answer_direction(model: Transformer, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The unembedding direction `[batch, d_model]` the attribution projects on, and its bias `[batch]`."""
     W_U, b_U = model.W_U, model.unembed.b_U
     if answers.ndim == 2:
@@ -84,7 +87,7 @@ def _answer_direction(model: Any, answers: torch.Tensor) -> tuple[torch.Tensor, 
     return direction.T, bias
 
 
-def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
+def _check(model: Transformer, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
     batch, n_pos = tokens.shape
     answers = torch.as_tensor(answers)
     if answers.is_floating_point() or answers.shape not in ((batch,), (batch, 2)):
@@ -105,7 +108,7 @@ def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Po
 
 @torch.no_grad()
 def direct_logit_attribution(
-    model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1, neurons: bool = False
+    model: Transformer, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1, neurons: bool = False
 ) -> LogitAttribution:
     """Split the logit difference `answers[:, 0] - answers[:, 1]` at `position` (or the logit of a
     single answer, answers `[batch]`) into each component's direct contribution. Components:

@@ -15,6 +15,7 @@ read beside its true patching result. `compare` does both and reports their corr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def attribution_patch(
     metric: Metric,
     activation: str = "resid_pre",
     indexed: tuple[str, ...] = ("pos",),
-    layers: Any = None,
+    layers: Iterable[int] | None = None,
     direction: Direction = "denoise",
 ) -> PatchingResult:
     """The linear estimate of `activation_patch` with the same arguments: the same axes, and values that

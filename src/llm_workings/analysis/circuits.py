@@ -18,12 +18,15 @@ rotation of queries and keys are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .conventions import AnalysisError
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 Index = int | slice | None | torch.Tensor | tuple
 
@@ -156,40 +159,40 @@ class FactoredMatrix:
 
 
 # -- a model's circuits ---------------------------------------------------------------------------
-def _per_query_head(model: Any, name: str) -> torch.Tensor:
+def _per_query_head(model: Transformer, name: str) -> torch.Tensor:
     """W_K / W_V stacked [layer, head, d_model, d_head], with grouped-query kv heads repeated so that
     query head h reads kv head h // group_size, as attention itself does."""
     weight = model.stack(name).detach()
     return weight.repeat_interleave(model.cfg.group_size, dim=1)
 
 
-def QK(model: Any) -> FactoredMatrix:
+def QK(model: Transformer) -> FactoredMatrix:
     """W_Q @ W_K^T per head, [layer, head, d_model, d_model]: query x attends key y by x QK y^T
     (scaled by 1/sqrt(d_head)). For rotary models this leaves out the position-dependent rotation
     between W_Q and W_K, as TransformerLens's model.QK does."""
     return FactoredMatrix(model.stack("W_Q").detach(), _per_query_head(model, "W_K").transpose(-2, -1))
 
 
-def OV(model: Any) -> FactoredMatrix:
+def OV(model: Transformer) -> FactoredMatrix:
     """W_V @ W_O per head, [layer, head, d_model, d_model]: what a head writes, x @ OV, for each unit of
     attention on a key whose residual stream is x."""
     return FactoredMatrix(_per_query_head(model, "W_V"), model.stack("W_O").detach())
 
 
-def full_OV(model: Any) -> FactoredMatrix:
+def full_OV(model: Transformer) -> FactoredMatrix:
     """W_E @ W_V @ W_O @ W_U, [layer, head, d_vocab, d_vocab]: how attending to token i (as embedded)
     moves the logit of token j, directly; norms and positions left out."""
     return FactoredMatrix(model.W_E.detach() @ _per_query_head(model, "W_V"), model.stack("W_O").detach() @ model.W_U.detach())
 
 
-def full_QK(model: Any) -> FactoredMatrix:
+def full_QK(model: Transformer) -> FactoredMatrix:
     """W_E @ W_Q @ W_K^T @ W_E^T, [layer, head, d_vocab, d_vocab]: query token i's preference for key
     token j from token embeddings alone."""
     W_E = model.W_E.detach()
     return FactoredMatrix(W_E @ model.stack("W_Q").detach(), _per_query_head(model, "W_K").transpose(-2, -1) @ W_E.T)
 
 
-def copying_scores(model: Any) -> torch.Tensor:
+def copying_scores(model: Transformer) -> torch.Tensor:
     """[layer, head]: sum(eigenvalues) / sum(|eigenvalues|) of the full OV circuit, real part.
     Near +1: attending to a token raises that token's own logit (a copying head); near -1: lowers it."""
     # W_E OV W_U has the nonzero eigenvalues of OV (W_U W_E) (cyclic), so no [d_vocab, d_head] factor is built
@@ -206,7 +209,7 @@ def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
     return (W_A @ W_B).norm() / (W_A.norm() * W_B.norm())
 
 
-def _reader(model: Any, kind: str) -> FactoredMatrix:
+def _reader(model: Transformer, kind: str) -> FactoredMatrix:
     if kind not in COMPOSITION_KINDS:
         raise AnalysisError(f"composition kind must be one of {', '.join(COMPOSITION_KINDS)}; got {kind!r}")
     return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[kind](model)
@@ -253,7 +256,7 @@ class CompositionScores(Result):
         )
 
 
-def composition_scores(model: Any, kind: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
+def composition_scores(model: Transformer, kind: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
     """All pairs' Q-, K- or V-composition scores, as TransformerLens's model.all_composition_scores:
     W_A is the earlier head's OV; W_B the later head's QK (Q), QK^T (K: the output enters as the key)
     or OV (V). Pairs where the later head is not in a later layer cannot compose and are set to 0."""
@@ -269,7 +272,9 @@ def composition_scores(model: Any, kind: str, baseline_samples: int = 200, seed:
     return CompositionScores(torch.where(causal, scores, torch.zeros_like(scores)), kind, mean, std)
 
 
-def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 0) -> tuple[float, float]:
+def composition_baseline(
+    model_or_shape: Transformer | tuple[int, int], n_samples: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the composition score between random rank-d_head matrices of this model's
     shapes, each factor i.i.d. Gaussian: the level a score must clear to stand out. One baseline
     serves Q, K and V: the transpose of a Gaussian factor pair is distributed the same way.

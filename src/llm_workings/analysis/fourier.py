@@ -26,12 +26,15 @@ import dataclasses
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .conventions import AnalysisError
 from .results import Result
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
@@ -77,7 +80,7 @@ def _n_freqs(p: int) -> int:
     return p // 2 + 1  # frequencies 0..p//2
 
 
-def _number_embedding(model: Any, p: int) -> torch.Tensor:
+def _number_embedding(model: Transformer, p: int) -> torch.Tensor:
     """W_E rows 0..p-1 (the numbers), in float64 for the projections."""
     if not isinstance(p, int) or p < 2:
         raise AnalysisError(f"p must be an integer >= 2, got {p!r}")
@@ -98,7 +101,7 @@ def fourier_spectrum(values: torch.Tensor) -> torch.Tensor:
     return torch.stack([energy[_rows_of(k, p)].sum() for k in range(_n_freqs(p))]).sqrt()
 
 
-def embedding_spectrum(model: Any, p: int) -> torch.Tensor:
+def embedding_spectrum(model: Transformer, p: int) -> torch.Tensor:
     """`fourier_spectrum` of the number embeddings W_E[:p] -> `[p//2 + 1]`, index = frequency."""
     return fourier_spectrum(_number_embedding(model, p))
 
@@ -124,7 +127,7 @@ def key_frequencies(spectrum: torch.Tensor, factor: float = 4.0, max_freqs: int 
     return keys[:max_freqs] if max_freqs is not None else keys
 
 
-def restrict_embedding_to_frequencies(model: Any, p: int, freqs: list[int], keep_constant: bool = False) -> Any:
+def restrict_embedding_to_frequencies(model: Transformer, p: int, freqs: list[int], keep_constant: bool = False) -> Transformer:
     """A copy of `model` whose number embeddings W_E[:p] are projected onto span{cos k, sin k : k in
     freqs} (plus the constant when `keep_constant`). The input model is not touched; other tokens
     (such as "=") keep their embeddings, and a tied unembedding is untied so it stays as it was.
@@ -161,7 +164,7 @@ def all_pairs(p: int, device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def modular_addition_accuracy(model: Any, p: int, batch_size: int = 4096) -> float:
+def modular_addition_accuracy(model: Transformer, p: int, batch_size: int = 4096) -> float:
     """Accuracy on all p² pairs: tokens [a, b, p], the answer is argmax of logits[:, -1, :p]."""
     _number_embedding(model, p)  # checks p against the vocabulary
     tokens, answers = all_pairs(p, model.W_E.device)
@@ -221,7 +224,7 @@ class FourierResult(Result):
 
 
 def fourier_analysis(
-    model: Any,
+    model: Transformer,
     p: int,
     factor: float = 4.0,
     n_controls: int = 3,

@@ -22,7 +22,7 @@ Two families of score, both built on the same "where would an ideal head look" m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,13 +32,16 @@ from ..transformer.cache import ActivationCache
 from .conventions import AnalysisError, check_index, check_tokens
 from .results import Result, heatmap
 
+if TYPE_CHECKING:
+    from ..transformer import Transformer
+
 # TransformerLens's head_detector names; the plain names are the ARENA-style scores below.
 HEAD_KINDS = ("previous_token_head", "duplicate_token_head", "induction_head")
 SCORE_KINDS = {"previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head", "induction": "induction_head"}
 
 
 def repeated_random_tokens(
-    model_or_vocab: Any, batch: int = 8, half: int = 20, seed: int = 0, bos: int | None = 0, distinct: bool = False
+    model_or_vocab: Transformer | int, batch: int = 8, half: int = 20, seed: int = 0, bos: int | None = 0, distinct: bool = False
 ) -> torch.Tensor:
     """[batch, (1) + 2 * half] sequences [BOS, r, r]: random tokens r, then the same tokens again.
 
@@ -64,7 +67,7 @@ def repeated_random_tokens(
 
 
 # -- patterns -------------------------------------------------------------------------------------
-def attention_patterns(model: Any, tokens_or_cache: torch.Tensor | ActivationCache) -> torch.Tensor:
+def attention_patterns(model: Transformer, tokens_or_cache: torch.Tensor | ActivationCache) -> torch.Tensor:
     """Every head's attention pattern, [layer, batch, head, query_pos, key_pos].
 
     Pass tokens (the model runs with only `hook_pattern` cached) or a cache that holds the patterns.
@@ -182,7 +185,11 @@ def detection_score(
 
 
 def detect_head_scores(
-    model: Any, tokens: torch.Tensor, kind: str | torch.Tensor, exclude_bos: bool = False, exclude_current_token: bool = False
+    model: Transformer,
+    tokens: torch.Tensor,
+    kind: str | torch.Tensor,
+    exclude_bos: bool = False,
+    exclude_current_token: bool = False,
 ) -> torch.Tensor:
     """[layer, head] detection scores on tokens [batch, pos]: the numbers TransformerLens's
     `detect_head(model, prompts, kind)` gives for the same prompts. `kind` is a HEAD_KINDS name or a
@@ -235,7 +242,9 @@ class HeadScores(Result):
 
 
 def head_scores(
-    model: Any, tokens: torch.Tensor, kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy")
+    model: Transformer,
+    tokens: torch.Tensor,
+    kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy"),
 ) -> HeadScores:
     """Run the model once and score every head by each kind (the SCORE_KINDS, and "entropy")."""
     for kind in kinds:
@@ -273,7 +282,7 @@ class AttentionPattern(Result):
 
 
 def head_pattern(
-    model: Any, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0, labels: list[str] | None = None
+    model: Transformer, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0, labels: list[str] | None = None
 ) -> AttentionPattern:
     """The pattern of head `head` in `layer` on prompt `prompt` of tokens, labelled with its tokens
     (decoded by the model's tokenizer when it has one, else the ids)."""

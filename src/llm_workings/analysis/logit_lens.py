@@ -17,12 +17,15 @@ last layer's logits equal the model's logits exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .conventions import AnalysisError, check_tokens
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 # Keep full [layer, batch, pos, d_vocab] logits by default only up to this many numbers (64 MB).
 KEEP_LOGITS_LIMIT = 2**24
@@ -88,7 +91,7 @@ class LogitLens(Result):
 
 @torch.no_grad()
 def logit_lens(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     incl_mid: bool = False,
     target: torch.Tensor | None = None,

@@ -20,7 +20,7 @@ stream, since nothing before it changes. `batch_size` caps the rows of one forwa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +182,7 @@ def activation_patch(
     metric: Metric,
     activation: str,
     indexed: tuple[str, ...],
-    layers: Any = None,
+    layers: Iterable[int] | None = None,
     direction: Direction = "denoise",
     batch_size: int = 64,
     progress: bool = True,

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..transformer import Transformer
+from ..transformer import ActivationCache, Transformer
 from .conventions import AnalysisError, Direction, check_pair, component
 from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, score_runs
@@ -94,7 +94,7 @@ def default_senders(model: Transformer, receivers: list[tuple[int, int | None, s
 
 
 # -- the sweep ------------------------------------------------------------------------------------
-def _sender_outputs(model: Transformer, cache, senders: list[tuple[int, int | None]]) -> torch.Tensor:
+def _sender_outputs(model: Transformer, cache: ActivationCache, senders: list[tuple[int, int | None]]) -> torch.Tensor:
     """What each sender writes into the residual stream: `[sender, batch, pos, d_model]`."""
     outputs = []
     for layer, head in senders:
@@ -105,7 +105,7 @@ def _sender_outputs(model: Transformer, cache, senders: list[tuple[int, int | No
     return torch.stack(outputs)
 
 
-def _stream_read(model: Transformer, cache, layer: int, which: str) -> torch.Tensor:
+def _stream_read(model: Transformer, cache: ActivationCache, layer: int, which: str) -> torch.Tensor:
     """The residual stream the receiver reads in the base run."""
     if which == "logits":
         return cache["resid_post", model.cfg.n_layers - 1]

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..transformer import act_name
+from ..transformer import Transformer, act_name
 from .conventions import AnalysisError, check_tokens, hook_name
 from .results import Result, heatmap
 
@@ -49,7 +49,7 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
         raise AnalysisError(f"{name} must be a tensor or an array, got {type(x).__name__}") from None
 
 
-def hook_names(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
+def hook_names(model: Transformer, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
     """Full hook names for short or full ones: "blocks.0.hook_resid_pre", ("resid_post", 3) or a
     list of these. Unknown names raise an AnalysisError that names close matches."""
     single = isinstance(hooks, str) or (
@@ -78,7 +78,12 @@ def _last_layer(name: str) -> int | None:
 
 @torch.no_grad()
 def harvest(
-    model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask: Any = None, batch_size: int = 64, progress: bool = True
+    model: Transformer,
+    tokens: Any,
+    hooks: HookSpec | Sequence[HookSpec],
+    mask: Any = None,
+    batch_size: int = 64,
+    progress: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Run `model` on `tokens` `[batch, pos]` in chunks and collect each hook's activations as
     `[n, d]` float32 on the CPU: rows are (sequence, position) pairs in order, restricted to
@@ -366,7 +371,7 @@ class LayerProbes(Result):
         ax.legend(fontsize=8)
 
 
-def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list[str], list[str]]:
+def _layer_hooks(model: Transformer, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list[str], list[str]]:
     """A short per-layer name ("resid_post") means every layer, and resid_post starts with the
     embeddings (resid_pre 0, labelled "embed"); anything else is taken as given, named in full."""
     if isinstance(hooks, str) and "." not in hooks and not hooks.startswith("hook_"):
@@ -380,7 +385,7 @@ def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list
 
 
 def probe_layers(
-    model: Any,
+    model: Transformer,
     tokens: Any,
     labels: Any,
     mask: Any = None,

@@ -103,7 +103,7 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
 
 
 # -- the analyses ---------------------------------------------------------------------------------
-def _logit_lens(model, inputs, options):
+def _logit_lens(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .logit_lens import logit_lens
 
     tokens, target = inputs.tokens[:1], None
@@ -116,7 +116,7 @@ def _logit_lens(model, inputs, options):
     return result, f"final layer ranks the next token first at {float((final[valid] == 0).float().mean()):.0%} of positions"
 
 
-def _dla(model, inputs, options):
+def _dla(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .attribution import direct_logit_attribution
 
     tokens = inputs.tokens
@@ -132,7 +132,7 @@ def _dla(model, inputs, options):
     return result, "largest contributions: " + ", ".join(f"{result.labels[i]} {float(result.mean[i]):+.2f}" for i in top)
 
 
-def _heads(model, inputs, options):
+def _heads(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .heads import head_scores, repeated_random_tokens
 
     half = min(20, (model.cfg.n_ctx - 1) // 2)
@@ -141,7 +141,7 @@ def _heads(model, inputs, options):
     return result, "; ".join(f"best {k.replace('_', '-')} head L{l}H{h} ({s:.2f})" for k, (l, h, s) in best.items())
 
 
-def _composition(model, inputs, options):
+def _composition(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .circuits import composition_scores
 
     result = composition_scores(model, options.get("kind", "K"))
@@ -152,7 +152,7 @@ def _composition(model, inputs, options):
     )
 
 
-def _patching(model, inputs, options):
+def _patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .patching import HEAD_VECTORS, patch_heads, patch_residual
 
     activation = options.get("activation", "resid_pre")
@@ -177,7 +177,7 @@ def _best_cell(result) -> str:
     return f"largest effect at {where}: {float(result.normalized[index]):.2f} normalized"
 
 
-def _path_patching(model, inputs, options):
+def _path_patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .path_patching import path_patch
 
     receivers = options.get("receivers") or ["logits"]
@@ -186,7 +186,7 @@ def _path_patching(model, inputs, options):
     return result, f"strongest sender into {', '.join(receivers)}: {result.senders[best]} ({float(result.normalized[best]):.2f})"
 
 
-def _attribution_patching(model, inputs, options):
+def _attribution_patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .attribution_patching import compare
 
     activation = options.get("activation", "resid_pre")
@@ -195,7 +195,7 @@ def _attribution_patching(model, inputs, options):
     return result, f"correlation with activation patching ({activation}): r = {result.pearson:.3f}"
 
 
-def _ablation(model, inputs, options):
+def _ablation(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .ablation import ablate_heads
 
     result = ablate_heads(model, inputs.clean, method=options.get("method", "mean"), metric=inputs.metric)
@@ -203,7 +203,7 @@ def _ablation(model, inputs, options):
     return result, f"baseline {result.baseline:.3f}; largest change {result.labels[i]} {float(result.change.flatten()[i]):+.3f}"
 
 
-def _fourier(model, inputs, options):
+def _fourier(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .fourier import fourier_analysis
 
     if inputs.card.get("task") != "modular-addition":
@@ -215,7 +215,7 @@ def _fourier(model, inputs, options):
     )
 
 
-def _probe(model, inputs, options):
+def _probe(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from ..data import text_labels
     from .probing import probe_layers
 
