@@ -99,3 +99,31 @@ def test_path_patching_names_the_receiver_forms(induction_model):
     tokens = torch.zeros(1, 4, dtype=torch.long)
     with pytest.raises(AnalysisError, match=r"a receiver is a head input .*, an MLP 'L0 mlp' or 'logits'"):
         path_patch(induction_model, tokens, tokens, lambda logits: logits.sum(), receivers=["L1H0"])
+
+
+def test_the_package_exports_analyses_and_results_not_helpers():
+    import llm_workings.analysis as analysis
+
+    exported = set(analysis.__all__)
+    assert all(hasattr(analysis, name) for name in exported)
+    assert not exported & {"compare", "pearson", "normalized", "logit_diff", "control_labels", "key_frequencies"}
+    assert {"AnalysisError", "Result", "PatchingResult", "patch_residual", "logit_lens"} <= exported
+
+
+def test_every_import_the_readme_and_docs_show_works():
+    """The README and the guides import from llm_workings.analysis; a smaller surface must keep those."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    imports = [
+        (module, name.strip())
+        for text in texts
+        for module, names in re.findall(r"from (llm_workings\.analysis[\w.]*) import ([\w, ]+)", text.read_text())
+        for name in names.split(",")
+    ]
+    assert ("llm_workings.analysis", "LogitDiff") in imports  # the README's, at least
+    missing = [f"{module}.{name}" for module, name in imports if not hasattr(importlib.import_module(module), name)]
+    assert not missing
