@@ -129,7 +129,7 @@ def _analyze(args: argparse.Namespace) -> int:
     options = {
         "activation": args.activation,
         "by_position": args.by_position,
-        "kind": args.kind,
+        "composition": args.composition,
         "method": args.method,
         "property": args.property,
         "receivers": args.receivers.split(",") if args.receivers else None,
@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--by-position", action="store_true", default=None, help="patching heads: one cell per position")
     analyze.add_argument("--receivers", help="path-patching: comma-separated, e.g. L1H0.k,L1H1.k (default logits)")
-    analyze.add_argument("--kind", choices=["Q", "K", "V"], help="composition: which input (default K)")
+    analyze.add_argument(
+        "--kind", dest="composition", choices=["Q", "K", "V"], help="composition: which input of the later head (default K)"
+    )
     analyze.add_argument("--method", choices=["zero", "mean", "resample"], help="ablation method (default mean)")
     analyze.add_argument("--property", help="probe: speaker-line, next-space or inside-quotation")
     analyze.set_defaults(run=_analyze)

@@ -135,7 +135,7 @@ def test_bad_input(induction_model, modadd_model):
 def test_serializes_and_draws(induction_model, modadd_model):
     tokens, metric = induction_data(batch=2)
     heads = ablate_heads(induction_model, tokens, metric=metric)
-    assert heads.to_dict()["kind"] == "ablation" and len(heads.to_dict()["change"]) == 2
+    assert heads.to_dict()["result_type"] == "ablation" and len(heads.to_dict()["change"]) == 2
     fig = heads.plot()
     assert "Zero ablation" in fig.axes[0].get_title() and fig.axes[0].get_ylabel() == "layer"
     neurons = ablate_neurons(modadd_model, modadd_data(4)[0], 0, neurons=range(8))

@@ -165,7 +165,7 @@ def test_bad_input(induction_model):
 def test_serializes_and_draws(induction_model):
     tokens, answers = induction_answers(batch=2)
     result = direct_logit_attribution(induction_model, tokens, answers, position=-2)
-    assert result.to_dict()["kind"] == "logit_attribution"
+    assert result.to_dict()["result_type"] == "logit_attribution"
     fig = result.plot(size=(5, 4))
     ax = fig.axes[0]
     assert len(ax.patches) == len(result.labels)  # fewer components than the top 20: one bar each

@@ -166,7 +166,7 @@ def test_composition_baseline_and_result(induction_model, tmp_path):
     result = composition_scores(induction_model, "V", baseline_samples=16)
     assert isinstance(result, CompositionScores) and result.head_labels[:2] == ["L0H0", "L0H1"]
     data = result.to_dict()
-    assert data["kind"] == "composition_scores" and data["composition"] == "V" and len(data["scores"]) == 2
+    assert data["result_type"] == "composition_scores" and data["composition"] == "V" and len(data["scores"]) == 2
     result.plot(tmp_path / "v_comp.svg")
     assert (tmp_path / "v_comp.svg").stat().st_size > 0
     with pytest.raises(AnalysisError, match="Q, K, V"):

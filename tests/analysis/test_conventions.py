@@ -127,3 +127,12 @@ def test_every_import_the_readme_and_docs_show_works():
     assert ("llm_workings.analysis", "LogitDiff") in imports  # the README's, at least
     missing = [f"{module}.{name}" for module, name in imports if not hasattr(importlib.import_module(module), name)]
     assert not missing
+
+
+def test_a_saved_result_is_its_json_on_one_line(tmp_path):
+    from llm_workings.analysis.heads import HeadScores
+
+    scores = HeadScores({"induction": torch.tensor([[0.5, float("nan")]])})
+    path = scores.save_json(tmp_path / "scores.json")
+    assert path.read_text() == scores.to_json() + "\n"
+    assert scores.to_dict()["result_type"] == "head_scores" and scores.to_dict()["scores"]["induction"] == [[0.5, None]]

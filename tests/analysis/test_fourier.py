@@ -128,7 +128,7 @@ def test_modadd_restriction_with_the_constant_kept(modadd_model, modadd_fourier)
 
 def test_fourier_result_serializes_and_draws(modadd_fourier, tmp_path):
     data = json.loads(modadd_fourier.to_json())
-    assert data["kind"] == "fourier" and len(data["spectrum"]) == 57
+    assert data["result_type"] == "fourier" and len(data["spectrum"]) == 57
     assert data["accuracy_control"] == pytest.approx(sum(modadd_fourier.control_accuracies) / 3)
     assert isinstance(modadd_fourier, FourierResult)
     modadd_fourier.plot(tmp_path / "spectrum.png")

@@ -162,14 +162,19 @@ def test_attention_patterns_match_transformer_lens(reference_pair, tl_prompts):
 # -- results and errors ---------------------------------------------------------------------------
 def test_results_serialize_and_draw(induction_model, induction_tokens, induction_scores, tmp_path):
     data = induction_scores.to_dict()
-    assert data["kind"] == "head_scores" and set(data["scores"]) == {"previous_token", "duplicate_token", "induction", "entropy"}
+    assert data["result_type"] == "head_scores" and set(data["scores"]) == {
+        "previous_token",
+        "duplicate_token",
+        "induction",
+        "entropy",
+    }
     assert len(data["scores"]["induction"]) == 2 and data["layer_labels"] == ["L0", "L1"]
     fig = induction_scores.plot(tmp_path / "heads.png", size=(8, 2))
     assert (tmp_path / "heads.png").stat().st_size > 0 and len(fig.axes) == 8  # 4 maps + colorbars
     layer, head, _ = induction_scores.top("induction", 1)[0]
     result = head_pattern(induction_model, induction_tokens, layer, head, prompt=3)
     assert isinstance(result, AttentionPattern) and result.pattern.shape == (41, 41)
-    assert result.tokens == [str(t) for t in induction_tokens[3].tolist()]
+    assert result.str_tokens == [str(t) for t in induction_tokens[3].tolist()]
     result.plot(tmp_path / "pattern.svg")
     assert HeadScores({"x": torch.zeros(2, 3)}).head_labels == ["H0", "H1", "H2"]
 

@@ -103,7 +103,7 @@ def test_serializes_and_draws(shakespeare_model, tmp_path):
     assert lens.labels[1] == "0_mid" and lens.str_tokens[0][-1] == "l"
     assert len(lens.top_strs) == len(lens.labels) and len(lens.top_strs[0][0]) == tokens.shape[1]
     data = lens.to_dict()
-    assert data["kind"] == "logit_lens" and data["target_prob"][0][0][-1] is None  # NaN -> null
+    assert data["result_type"] == "logit_lens" and data["target_prob"][0][0][-1] is None  # NaN -> null
     fig = lens.plot(tmp_path / "lens.png")
     assert (tmp_path / "lens.png").stat().st_size > 0
     ax = fig.axes[0]

@@ -85,7 +85,8 @@ def test_endpoints_and_normalization(reference_pair, prompts):
     noised = patch_residual(model, clean, corrupted, metric, activation="resid_post", direction="noise", progress=False)
     assert noised.normalized[-1, -1].item() == pytest.approx(0.0, abs=1e-5)
     data = json.loads(result.to_json())
-    assert data["kind"] == "activation_patching" and data["axes"] == ["layer", "pos"]
+    assert data["result_type"] == "activation_patching" and data["axes"] == ["layer", "pos"]
+    assert "kind" not in data  # the key that said what a result is was renamed to result_type
     assert len(data["normalized"]) == model.cfg.n_layers
 
 

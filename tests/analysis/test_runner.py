@@ -27,7 +27,15 @@ def test_analyze_writes_json_and_figure(tmp_path, capsys, model, analysis, extra
     out = capsys.readouterr().out
     assert expect in out
     data = json.loads((tmp_path / f"{analysis}.json").read_text())
-    assert data["kind"]
+    assert data["result_type"] in {
+        "head_scores",
+        "composition_scores",
+        "path_patching",
+        "ablation",
+        "logit_lens",
+        "logit_attribution",
+        "activation_patching",
+    }
     figure = tmp_path / f"{analysis}.{'svg' if '--format' in extra else 'png'}"
     assert figure.stat().st_size > 2000
 

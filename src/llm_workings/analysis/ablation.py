@@ -151,7 +151,7 @@ class AblationResult(Result):
     change = values - baseline (the unablated metric); labels: each entry's component, row-major;
     dims: what the axes are, e.g. ["layer", "head"]."""
 
-    kind = "ablation"
+    result_type = "ablation"
     method: str
     baseline: float
     values: torch.Tensor

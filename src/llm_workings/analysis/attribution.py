@@ -34,7 +34,7 @@ class LogitAttribution(Result):
     total: `[batch]` the logit difference (or answer logit) computed from the model's logits.
     neuron_values: `[layer, batch, d_mlp]` each MLP neuron's contribution, with `neurons=True`."""
 
-    kind = "logit_attribution"
+    result_type = "logit_attribution"
     labels: list[str]
     values: torch.Tensor
     mean: torch.Tensor
@@ -80,11 +80,11 @@ def _answer_direction(model: Transformer, answers: torch.Tensor) -> tuple[torch.
     """The unembedding direction `[batch, d_model]` the attribution projects on, and its bias `[batch]`."""
     W_U, b_U = model.W_U, model.unembed.b_U
     if answers.ndim == 2:
-        direction = W_U[:, answers[:, 0]] - W_U[:, answers[:, 1]]
+        answer_direction = W_U[:, answers[:, 0]] - W_U[:, answers[:, 1]]
         bias = None if b_U is None else b_U[answers[:, 0]] - b_U[answers[:, 1]]
     else:
-        direction, bias = W_U[:, answers], None if b_U is None else b_U[answers]
-    return direction.T, bias
+        answer_direction, bias = W_U[:, answers], None if b_U is None else b_U[answers]
+    return answer_direction.T, bias
 
 
 def _check(model: Transformer, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
@@ -157,10 +157,10 @@ def direct_logit_attribution(
             x = x - x.mean(-1, keepdim=True)
         return x if norm.w is None else x * norm.w.float()
 
-    direction, unembed_bias = (x if x is None else x.float() for x in _answer_direction(model, answers))
-    values = [(centre_and_gain(part) * direction).sum(-1) / scale for part in parts]
+    answer_direction, unembed_bias = (x if x is None else x.float() for x in _answer_direction(model, answers))
+    values = [(centre_and_gain(part) * answer_direction).sum(-1) / scale for part in parts]
     if getattr(norm, "b", None) is not None:
-        values.append(direction @ norm.b.float())
+        values.append(answer_direction @ norm.b.float())
         labels.append("ln_final bias")
     if unembed_bias is not None:
         values.append(unembed_bias)
@@ -170,7 +170,7 @@ def direct_logit_attribution(
     if neurons:  # neuron n writes post[n] * W_out[n]: project the rows of W_out once, not per prompt
         neuron_values = torch.stack(
             [
-                at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ direction.T).T / scale[:, None]
+                at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ answer_direction.T).T / scale[:, None]
                 for layer, block in enumerate(model.blocks)
             ]
         )  # [layer, batch, d_mlp]

@@ -99,7 +99,7 @@ class AttributionCheck(Result):
     estimate: PatchingResult
     actual: PatchingResult
     pearson: float
-    kind = "attribution_check"
+    result_type = "attribution_check"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()

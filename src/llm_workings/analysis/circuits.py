@@ -201,7 +201,7 @@ def copying_scores(model: Transformer) -> torch.Tensor:
 
 
 # -- composition ----------------------------------------------------------------------------------
-COMPOSITION_KINDS = ("Q", "K", "V")
+COMPOSITIONS = ("Q", "K", "V")
 
 
 def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
@@ -209,10 +209,10 @@ def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
     return (W_A @ W_B).norm() / (W_A.norm() * W_B.norm())
 
 
-def _reader(model: Transformer, kind: str) -> FactoredMatrix:
-    if kind not in COMPOSITION_KINDS:
-        raise AnalysisError(f"composition kind must be one of {', '.join(COMPOSITION_KINDS)}; got {kind!r}")
-    return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[kind](model)
+def _reader(model: Transformer, composition: str) -> FactoredMatrix:
+    if composition not in COMPOSITIONS:
+        raise AnalysisError(f"composition must be one of {', '.join(COMPOSITIONS)}; got {composition!r}")
+    return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[composition](model)
 
 
 @dataclass
@@ -225,7 +225,7 @@ class CompositionScores(Result):
     baseline: float  # mean score of random matrices of the same shapes
     baseline_std: float
     head_labels: list[str] = field(default_factory=list)
-    kind = "composition_scores"
+    result_type = "composition_scores"
 
     def __post_init__(self) -> None:
         n_layers, n_heads = self.scores.shape[:2]
@@ -256,20 +256,20 @@ class CompositionScores(Result):
         )
 
 
-def composition_scores(model: Transformer, kind: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
+def composition_scores(model: Transformer, composition: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
     """All pairs' Q-, K- or V-composition scores, as TransformerLens's model.all_composition_scores:
     W_A is the earlier head's OV; W_B the later head's QK (Q), QK^T (K: the output enters as the key)
     or OV (V). Pairs where the later head is not in a later layer cannot compose and are set to 0."""
     if model.cfg.n_layers < 2:
         raise AnalysisError("composition needs heads in at least two layers; this model has one")
-    reader = _reader(model, kind)
+    reader = _reader(model, composition)
     writer = OV(model)
     # [l1, h1, 1, 1] x [1, 1, l2, h2] -> all pairs
     scores = composition_score(writer.unsqueeze(2).unsqueeze(3), reader.unsqueeze(0).unsqueeze(0))
     layers = torch.arange(model.cfg.n_layers, device=scores.device)
     causal = (layers[:, None] < layers[None, :])[:, None, :, None]
     mean, std = composition_baseline(model, baseline_samples, seed)
-    return CompositionScores(torch.where(causal, scores, torch.zeros_like(scores)), kind, mean, std)
+    return CompositionScores(torch.where(causal, scores, torch.zeros_like(scores)), composition, mean, std)
 
 
 def composition_baseline(

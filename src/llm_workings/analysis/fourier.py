@@ -177,7 +177,7 @@ def modular_addition_accuracy(model: Transformer, p: int, batch_size: int = 4096
 
 @dataclass
 class FourierResult(Result):
-    kind = "fourier"
+    result_type = "fourier"
 
     p: int
     spectrum: torch.Tensor  # [p//2 + 1] norm of W_E[:p] at each frequency, index = frequency

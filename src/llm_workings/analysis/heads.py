@@ -209,7 +209,7 @@ class HeadScores(Result):
     scores: dict[str, torch.Tensor]
     layer_labels: list[str] = field(default_factory=list)
     head_labels: list[str] = field(default_factory=list)
-    kind = "head_scores"
+    result_type = "head_scores"
 
     def __post_init__(self) -> None:
         n_layers, n_heads = next(iter(self.scores.values())).shape
@@ -261,18 +261,18 @@ class AttentionPattern(Result):
     """One head's attention on one prompt, [query_pos, key_pos], with the tokens as labels."""
 
     pattern: torch.Tensor
-    tokens: list[str]
+    str_tokens: list[str]  # the prompt's tokens as text (or ids), the axes' labels
     layer: int
     head: int
-    kind = "attention_pattern"
+    result_type = "attention_pattern"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()
         heatmap(
             ax,
             self.pattern,
-            self.tokens,
-            self.tokens,
+            self.str_tokens,
+            self.str_tokens,
             title=f"attention pattern L{self.layer}H{self.head}",
             xlabel="key (attended to)",
             ylabel="query",

@@ -42,7 +42,7 @@ class LogitLens(Result):
     top_strs: the top-1 token as text, `[layer][batch][pos]`, when the model has a tokenizer.
     """
 
-    kind = "logit_lens"
+    result_type = "logit_lens"
     labels: list[str]
     tokens: torch.Tensor
     target: torch.Tensor

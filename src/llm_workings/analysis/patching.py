@@ -73,7 +73,7 @@ class PatchingResult(ScoredAgainstRuns):
     corrupted: float
     direction: str = "denoise"
     labels: dict[str, list[str]] = field(default_factory=dict)
-    kind = "activation_patching"
+    result_type = "activation_patching"
 
     def draw(self, fig: Any) -> None:
         values, rows, cols = _as_grid(self.normalized, self.axes, self.labels)
@@ -122,7 +122,7 @@ def check_activation(model: Transformer, activation: str, allowed: tuple[str, ..
         )
 
 
-def runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):
+def cached_runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):
     """(base tokens, base cache, source cache, clean score logits, corrupted logits): the base run is the
     one patched into, the source run the one patched from."""
     if direction not in ("denoise", "noise"):
@@ -200,7 +200,7 @@ def activation_patch(
     if batch_size < 1:
         raise AnalysisError(f"batch_size is the most rows in one forward pass, at least 1; got {batch_size}")
     names = [act_name(activation, layer) for layer in layers]
-    _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, names, direction)
+    _, base_cache, source_cache, clean_logits, corrupted_logits = cached_runs(model, clean, corrupted, names, direction)
     values = []
     for layer, name in zip(tqdm(layers, desc=f"patching {activation}", disable=not progress, leave=False), names):
         source = source_cache[name]

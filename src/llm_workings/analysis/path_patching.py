@@ -33,7 +33,7 @@ from ..transformer import ActivationCache, Transformer
 from .conventions import AnalysisError, Direction, check_pair, component
 from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, score_runs
-from .patching import ScoredAgainstRuns, runs
+from .patching import ScoredAgainstRuns, cached_runs
 
 
 @dataclass
@@ -46,7 +46,7 @@ class PathPatchingResult(ScoredAgainstRuns):
     clean: float
     corrupted: float
     direction: str = "denoise"
-    kind = "path_patching"
+    result_type = "path_patching"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()
@@ -164,7 +164,7 @@ def path_patch(
         for layer, _, which in parsed_receivers
         if which == "mlp" and not model.cfg.parallel_residual
     }
-    _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, sorted(names), direction)
+    _, base_cache, source_cache, clean_logits, corrupted_logits = cached_runs(model, clean, corrupted, sorted(names), direction)
     delta = _sender_outputs(model, source_cache, parsed_senders) - _sender_outputs(model, base_cache, parsed_senders)
 
     def hooks_for(runs: range) -> Hooks:

@@ -33,8 +33,8 @@ from .conventions import AnalysisError, check_tokens, hook_name
 from .results import Result, heatmap
 
 HookSpec = str | tuple[str, int]
-Kind = Literal["logistic", "linear"]
-KINDS = ("logistic", "linear")
+ProbeKind = Literal["logistic", "linear"]
+PROBE_KINDS = ("logistic", "linear")
 _NOT_PER_POSITION = ("hook_pattern", "hook_attn_scores")  # [batch, head, query, key]: no single position
 
 
@@ -119,10 +119,10 @@ class ProbeResult(Result):
     features, so `X @ weights.T + bias` are its logits (or predictions): for a binary logistic probe
     n_out = 1 and weights[0] is the direction of the positive class."""
 
-    kind = "probe"
+    result_type = "probe"
 
     probe_kind: str  # "logistic" or "linear"
-    metric: str  # "accuracy" for class labels, "r2" for real-valued targets
+    score_name: str  # what train_score and test_score are: "accuracy" for class labels, "r2" for real-valued targets
     train_score: float
     test_score: float
     baseline: float  # majority class of the training split (accuracy), or the training mean (R²), on the test split
@@ -183,7 +183,13 @@ def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[to
 
 
 def train_probe(
-    X: Any, y: Any, kind: Kind = "logistic", l2: float = 1e-2, test_fraction: float = 0.2, seed: int = 0, max_iter: int = 100
+    X: Any,
+    y: Any,
+    probe_kind: ProbeKind = "logistic",
+    l2: float = 1e-2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    max_iter: int = 100,
 ) -> ProbeResult:
     """Fit a probe from features `X` `[n, d]` to labels `y` `[n]`, and score it on held-out rows.
 
@@ -196,8 +202,8 @@ def train_probe(
       scored with accuracy.
     """
     X, y = _as_tensor(X, "X"), _as_tensor(y, "y")
-    if kind not in KINDS:
-        raise AnalysisError(f"kind must be one of {KINDS}, got {kind!r}")
+    if probe_kind not in PROBE_KINDS:
+        raise AnalysisError(f"probe_kind must be one of {PROBE_KINDS}, got {probe_kind!r}")
     if X.ndim != 2:
         raise AnalysisError(f"X must be features [n, d], got {list(X.shape)}")
     if y.ndim not in (1, 2) or len(y) != len(X):
@@ -205,8 +211,8 @@ def train_probe(
     if l2 < 0:
         raise AnalysisError(f"l2 must be >= 0, got {l2}")
     classify = not y.is_floating_point() and not y.is_complex()
-    if kind == "logistic" and (not classify or y.ndim != 1):
-        raise AnalysisError("a logistic probe takes integer class labels [n]; for real-valued targets use kind='linear'")
+    if probe_kind == "logistic" and (not classify or y.ndim != 1):
+        raise AnalysisError("a logistic probe takes integer class labels [n]; for real-valued targets use probe_kind='linear'")
     train, test = split_indices(len(X), test_fraction, seed)
     X = X.double()
     mean, std = X[train].mean(0), X[train].std(0)
@@ -219,7 +225,7 @@ def train_probe(
             raise AnalysisError(f"a probe needs at least 2 classes; every label is {classes.tolist()}")
         if len(torch.unique(y_index[train])) < 2:
             raise AnalysisError("the training split holds only one class; use more rows or a different seed")
-        fit = _fit_logistic if kind == "logistic" else _fit_ridge_classes
+        fit = _fit_logistic if probe_kind == "logistic" else _fit_ridge_classes
         W, b = fit(Z[train], y_index[train], len(classes), l2, max_iter)
         scores = Z @ W.T + b
         pred_index = (scores[:, 0] > 0).long() if W.shape[0] == 1 else scores.argmax(-1)
@@ -241,8 +247,8 @@ def train_probe(
     weights = W / std
     bias = b - weights @ mean
     return ProbeResult(
-        probe_kind=kind,
-        metric="accuracy" if classify else "r2",
+        probe_kind=probe_kind,
+        score_name="accuracy" if classify else "r2",
         train_score=train_score,
         test_score=test_score,
         baseline=baseline,
@@ -328,12 +334,12 @@ def control_labels(types: Any, labels: Any, seed: int = 0) -> torch.Tensor:
 class LayerProbes(Result):
     """A probe per layer on one property, with Hewitt & Liang's control task beside it."""
 
-    kind = "layer_probes"
+    result_type = "layer_probes"
 
     layer_labels: list[str]  # "embed", "0", "1", ... (or the hook names)
     hook_names: list[str]
     probe_kind: str
-    metric: str  # "accuracy" or "r2"
+    score_name: str  # "accuracy" or "r2"
     train_score: torch.Tensor  # [layer]
     test_score: torch.Tensor  # [layer]
     control_test_score: torch.Tensor | None  # [layer] the same probe on the control labels
@@ -356,11 +362,14 @@ class LayerProbes(Result):
         if self.control_baseline is not None:
             ax.axhline(self.control_baseline, color="tab:red", linestyle=":", alpha=0.6, label="control majority class")
         ax.axhline(
-            self.baseline, color="gray", linestyle=":", label="majority class" if self.metric == "accuracy" else "training mean"
+            self.baseline,
+            color="gray",
+            linestyle=":",
+            label="majority class" if self.score_name == "accuracy" else "training mean",
         )
         ax.set_xticks(list(x), self.layer_labels, rotation=90 if max(map(len, self.layer_labels)) > 6 else 0)
         ax.set_xlabel("layer (residual stream after it)")
-        ax.set_ylabel("accuracy" if self.metric == "accuracy" else "R²")
+        ax.set_ylabel("accuracy" if self.score_name == "accuracy" else "R²")
         best = int(self.test_score.argmax())
         note = (
             f"; selectivity at {self.layer_labels[best]}: {float(self.selectivity[best]):.2f}"
@@ -390,7 +399,7 @@ def probe_layers(
     labels: Any,
     mask: Any = None,
     hooks: HookSpec | Sequence[HookSpec] = "resid_post",
-    kind: Kind = "logistic",
+    probe_kind: ProbeKind = "logistic",
     l2: float = 1e-2,
     control: bool = True,
     types: Any = None,
@@ -426,7 +435,7 @@ def probe_layers(
     # When every type draws the same label, the control is trivially perfect and there is nothing to fit.
     fit_control = y_control is not None and len(torch.unique(y_control)) > 1
 
-    fit = {"kind": kind, "l2": l2, "test_fraction": test_fraction, "seed": seed, "max_iter": max_iter}
+    fit = {"probe_kind": probe_kind, "l2": l2, "test_fraction": test_fraction, "seed": seed, "max_iter": max_iter}
     task = [train_probe(acts[name], y, **fit) for name in names]
     controls = [train_probe(acts[name], y_control, **fit) for name in names] if fit_control else []
     control_scores = (
@@ -436,8 +445,8 @@ def probe_layers(
     return LayerProbes(
         layer_labels=layer_labels,
         hook_names=names,
-        probe_kind=kind,
-        metric=task[0].metric,
+        probe_kind=probe_kind,
+        score_name=task[0].score_name,
         train_score=torch.tensor([t.train_score for t in task]),
         test_score=test,
         control_test_score=control_scores,

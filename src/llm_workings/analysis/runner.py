@@ -144,7 +144,7 @@ def _heads(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple
 def _composition(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .circuits import composition_scores
 
-    result = composition_scores(model, options.get("kind", "K"))
+    result = composition_scores(model, options.get("composition", "K"))
     (l1, h1), (l2, h2), score = result.top(1)[0]
     return result, (
         f"strongest {result.composition}-composition L{l1}H{h1} -> L{l2}H{h2}: {score:.3f} "
