@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from ..transformer import Transformer, act_name
-from .conventions import AnalysisError, Direction, check_layers, check_pair
+from .conventions import AnalysisError, Direction, check_direction, check_layers, check_pair
 from .metrics import Metric
-from .patching import AXES, PatchingResult, activation_patch, check_activation, token_labels
+from .patching import PatchingResult, activation_patch, check_cells, token_labels
 from .results import Result
 
 
@@ -63,13 +63,8 @@ def attribution_patch(
 ) -> PatchingResult:
     """The linear estimate of `activation_patch` with the same arguments: the same axes, and values that
     are the base run's metric plus each cell's estimated change."""
-    check_activation(model, activation, tuple(AXES))
-    axes = AXES[activation]
-    unknown = [axis for axis in indexed if axis not in axes]
-    if unknown:
-        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
-    if direction not in ("denoise", "noise"):
-        raise AnalysisError(f"direction is 'denoise' or 'noise'; got {direction!r}")
+    axes = check_cells(model, activation, indexed)
+    check_direction(direction)
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     names = [act_name(activation, layer) for layer in layers]

@@ -55,6 +55,12 @@ def check_pair(model: Transformer, clean: object, corrupted: object) -> tuple[to
     return clean, corrupted
 
 
+def check_direction(direction: object) -> Direction:
+    if direction not in ("denoise", "noise"):
+        raise AnalysisError(f"direction is 'denoise' (patch clean into corrupted) or 'noise' (the reverse); got {direction!r}")
+    return direction
+
+
 # -- layers, heads and other indices --------------------------------------------------------------
 def check_index(what: str, value: object, size: int, label: str = "") -> int:
     """`value` as an index in [0, size), or an AnalysisError naming `what` (and the label it came from)."""

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..transformer import Transformer, act_name
-from .conventions import AnalysisError, Direction, check_layers, check_pair
+from .conventions import AnalysisError, Direction, check_direction, check_layers, check_pair
 from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, normalized, score_runs
 from .results import Result, heatmap
@@ -122,11 +122,20 @@ def check_activation(model: Transformer, activation: str, allowed: tuple[str, ..
         )
 
 
+def check_cells(model: Transformer, activation: str, indexed: tuple[str, ...]) -> tuple[str, ...]:
+    """The axes of `activation`, once it is known to exist in `model` and to have every `indexed` axis."""
+    check_activation(model, activation, tuple(AXES))
+    axes = AXES[activation]
+    unknown = [axis for axis in indexed if axis not in axes]
+    if unknown:
+        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+    return axes
+
+
 def cached_runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):
     """(base tokens, base cache, source cache, clean score logits, corrupted logits): the base run is the
     one patched into, the source run the one patched from."""
-    if direction not in ("denoise", "noise"):
-        raise AnalysisError(f"direction is 'denoise' (patch clean into corrupted) or 'noise' (the reverse); got {direction!r}")
+    check_direction(direction)
     keep = set(names) | {f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)}
     with torch.no_grad():
         clean_logits, clean_cache = model.run_with_cache(clean, names_filter=lambda n: n in keep)
@@ -189,12 +198,7 @@ def activation_patch(
 ) -> PatchingResult:
     """The general sweep: patch `activation` in each layer, one cell per index along the `indexed` axes
     (e.g. ("pos",) for the residual stream, ("head",) or ("pos", "head") for head vectors)."""
-    allowed = tuple(AXES)
-    check_activation(model, activation, allowed)
-    axes = AXES[activation]
-    unknown = [axis for axis in indexed if axis not in axes]
-    if unknown:
-        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+    axes = check_cells(model, activation, indexed)
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     if batch_size < 1:
