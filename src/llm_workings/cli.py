@@ -125,12 +125,11 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analysis.runner import run_analysis, write_outputs
-    from .transformer.loading import LoadError
 
     options = {
         "activation": args.activation,
         "by_position": args.by_position,
-        "kind": args.kind,
+        "composition": args.composition,
         "method": args.method,
         "property": args.property,
         "receivers": args.receivers.split(",") if args.receivers else None,
@@ -139,9 +138,8 @@ def _analyze(args: argparse.Namespace) -> int:
         result, headline = run_analysis(
             args.model, args.analysis, seed=args.seed, prompt=args.prompt, **{k: v for k, v in options.items() if v is not None}
         )
-    except (LoadError, KeyError, ValueError, OSError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"llmw analyze: {message}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # AnalysisError (any bad analysis input) and LoadError are ValueErrors
+        print(f"llmw analyze: {e}", file=sys.stderr)
         return 2
     out = args.out or str(Path("analysis") / Path(args.model).name)
     paths = write_outputs(result, out, args.analysis, args.format)
@@ -235,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--by-position", action="store_true", default=None, help="patching heads: one cell per position")
     analyze.add_argument("--receivers", help="path-patching: comma-separated, e.g. L1H0.k,L1H1.k (default logits)")
-    analyze.add_argument("--kind", choices=["Q", "K", "V"], help="composition: which input (default K)")
+    analyze.add_argument(
+        "--kind", dest="composition", choices=["Q", "K", "V"], help="composition: which input of the later head (default K)"
+    )
     analyze.add_argument("--method", choices=["zero", "mean", "resample"], help="ablation method (default mean)")
     analyze.add_argument("--property", help="probe: speaker-line, next-space or inside-quotation")
     analyze.set_defaults(run=_analyze)

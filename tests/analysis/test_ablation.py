@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llm_workings.analysis.ablation import METHODS, ablate, ablate_heads, ablate_layers, ablate_neurons, component
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.metrics import LogitDiff, NextTokenLoss
 from llm_workings.data.tasks import repeated_tokens
 
@@ -110,23 +111,23 @@ def test_resample_is_seeded_and_takes_another_sequence(induction_model, no_grad)
 
 def test_bad_input(induction_model, modadd_model):
     tokens, _ = induction_data(batch=2)
-    with pytest.raises(ValueError, match="layer 2 is out of range"):
+    with pytest.raises(AnalysisError, match="layer 2 is out of range"):
         ablate(induction_model, tokens, "L2H0")
-    with pytest.raises(ValueError, match="head 4 is out of range"):
+    with pytest.raises(AnalysisError, match="head 4 is out of range"):
         ablate(induction_model, tokens, ("head", 1, 4))
-    with pytest.raises(ValueError, match="neuron 512 is out of range"):
+    with pytest.raises(AnalysisError, match="neuron 512 is out of range"):
         ablate_neurons(modadd_model, modadd_data(4)[0], 0, neurons=[512])
-    with pytest.raises(ValueError, match="attention-only"):
+    with pytest.raises(AnalysisError, match="attention-only"):
         ablate_neurons(induction_model, tokens, 0)
-    with pytest.raises(ValueError, match="unknown ablation method 'random'"):
+    with pytest.raises(AnalysisError, match="unknown ablation method 'random'"):
         ablate_heads(induction_model, tokens, "random")
-    with pytest.raises(ValueError, match="cannot read the component"):
+    with pytest.raises(AnalysisError, match="cannot read the component"):
         ablate(induction_model, tokens, "layer 1 head 0")
-    with pytest.raises(ValueError, match="as long as the tokens"):
+    with pytest.raises(AnalysisError, match="as long as the tokens"):
         ablate(induction_model, tokens, "L0H2", "resample", reference=tokens[:, :-2])
-    with pytest.raises(ValueError, match="as long as the tokens"):
+    with pytest.raises(AnalysisError, match="as long as the tokens"):
         ablate_heads(induction_model, tokens, "mean", reference=tokens[:, :-2], per_position=True)
-    with pytest.raises(ValueError, match="at least 2 sequences"):
+    with pytest.raises(AnalysisError, match="at least 2 sequences"):
         ablate(induction_model, tokens[:1], "L0H2", "resample")
     assert component(induction_model, "L1 attn").hook == "blocks.1.hook_attn_out"
 
@@ -134,7 +135,7 @@ def test_bad_input(induction_model, modadd_model):
 def test_serializes_and_draws(induction_model, modadd_model):
     tokens, metric = induction_data(batch=2)
     heads = ablate_heads(induction_model, tokens, metric=metric)
-    assert heads.to_dict()["kind"] == "ablation" and len(heads.to_dict()["change"]) == 2
+    assert heads.to_dict()["result_type"] == "ablation" and len(heads.to_dict()["change"]) == 2
     fig = heads.plot()
     assert "Zero ablation" in fig.axes[0].get_title() and fig.axes[0].get_ylabel() == "layer"
     neurons = ablate_neurons(modadd_model, modadd_data(4)[0], 0, neurons=range(8))

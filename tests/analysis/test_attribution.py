@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llm_workings.analysis.attribution import direct_logit_attribution
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.data.tasks import repeated_tokens
 from llm_workings.transformer import Transformer, TransformerConfig
 
@@ -151,20 +152,20 @@ def test_position_per_prompt_and_single_answer(induction_model, no_grad):
 
 def test_bad_input(induction_model):
     tokens, answers = induction_answers(batch=2)
-    with pytest.raises(ValueError, match="answers must be token ids"):
+    with pytest.raises(AnalysisError, match="answers must be token ids"):
         direct_logit_attribution(induction_model, tokens, answers[:1])
-    with pytest.raises(ValueError, match="answer ids"):
+    with pytest.raises(AnalysisError, match="answer ids"):
         direct_logit_attribution(induction_model, tokens, answers + 200)
-    with pytest.raises(ValueError, match="position 40 is outside"):
+    with pytest.raises(AnalysisError, match="position 40 is outside"):
         direct_logit_attribution(induction_model, tokens, answers, position=40)
-    with pytest.raises(ValueError, match="attention-only"):
+    with pytest.raises(AnalysisError, match="attention-only"):
         direct_logit_attribution(induction_model, tokens, answers, neurons=True)
 
 
 def test_serializes_and_draws(induction_model):
     tokens, answers = induction_answers(batch=2)
     result = direct_logit_attribution(induction_model, tokens, answers, position=-2)
-    assert result.to_dict()["kind"] == "logit_attribution"
+    assert result.to_dict()["result_type"] == "logit_attribution"
     fig = result.plot(size=(5, 4))
     ax = fig.axes[0]
     assert len(ax.patches) == len(result.labels)  # fewer components than the top 20: one bar each
@@ -173,5 +174,5 @@ def test_serializes_and_draws(induction_model):
     fig.clear()
     result.draw(fig, style="heads")
     assert fig.axes[0].get_ylabel() == "layer"
-    with pytest.raises(ValueError, match="style"):
+    with pytest.raises(AnalysisError, match="style"):
         result.draw(fig, style="pie")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from llm_workings.analysis.attribution_patching import attribution_patch, compare, pearson
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.metrics import LogitDiff
 from llm_workings.transformer import Transformer, TransformerConfig
 
@@ -94,5 +95,5 @@ def test_pearson():
 
 def test_a_metric_must_be_a_scalar(setup):
     model, clean, corrupted, _ = setup
-    with pytest.raises(ValueError, match="scalar"):
+    with pytest.raises(AnalysisError, match="scalar"):
         attribution_patch(model, clean, corrupted, lambda logits: logits[:, -1, 0], "resid_pre")

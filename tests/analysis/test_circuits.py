@@ -18,6 +18,7 @@ from llm_workings.analysis.circuits import (
     full_OV,
     full_QK,
 )
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.heads import head_scores, repeated_random_tokens
 from llm_workings.transformer import Transformer, TransformerConfig
 
@@ -63,7 +64,7 @@ def test_factored_matrix_indexing():
     torch.testing.assert_close(m[0, 1, 2:5].AB, full[0, 1, 2:5])
     torch.testing.assert_close(m[0, 1, 3].AB, full[0, 1, 3:4])  # an int row keeps the row dim
     torch.testing.assert_close(m[0, 1, :, -1].AB, full[0, 1, :, -1:])
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(AnalysisError, match="does not fit"):
         m[0, 0, 0, 0, 0]
 
 
@@ -89,13 +90,13 @@ def test_factored_matrix_svd_norm_and_eigenvalues_match_the_materialized_matrix(
 
 
 def test_factored_matrix_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="mdim"):
+    with pytest.raises(AnalysisError, match="mdim"):
         FactoredMatrix(torch.zeros(4, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="broadcast"):
+    with pytest.raises(AnalysisError, match="broadcast"):
         FactoredMatrix(torch.zeros(2, 4, 3), torch.zeros(5, 3, 4))
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(AnalysisError, match="square"):
         _ = random_factored(rdim=5).BA
-    with pytest.raises(ValueError, match="inner dims"):
+    with pytest.raises(AnalysisError, match="inner dims"):
         random_factored() @ torch.zeros(6, 2, dtype=torch.float64)
 
 
@@ -165,10 +166,10 @@ def test_composition_baseline_and_result(induction_model, tmp_path):
     result = composition_scores(induction_model, "V", baseline_samples=16)
     assert isinstance(result, CompositionScores) and result.head_labels[:2] == ["L0H0", "L0H1"]
     data = result.to_dict()
-    assert data["kind"] == "composition_scores" and data["composition"] == "V" and len(data["scores"]) == 2
+    assert data["result_type"] == "composition_scores" and data["composition"] == "V" and len(data["scores"]) == 2
     result.plot(tmp_path / "v_comp.svg")
     assert (tmp_path / "v_comp.svg").stat().st_size > 0
-    with pytest.raises(ValueError, match="Q, K, V"):
+    with pytest.raises(AnalysisError, match="Q, K, V"):
         composition_scores(induction_model, "O")
-    with pytest.raises(ValueError, match="n_samples"):
+    with pytest.raises(AnalysisError, match="n_samples"):
         composition_baseline(induction_model, 1)

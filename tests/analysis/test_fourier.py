@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.fourier import (
     FourierResult,
     embedding_spectrum,
@@ -31,7 +32,7 @@ def test_basis_is_orthonormal_with_labelled_rows(p):
     x = torch.arange(p, dtype=torch.float64)
     if p > 4:
         assert torch.allclose(basis[labels.index("sin 2")], torch.sin(2 * math.pi * 2 * x / p) * math.sqrt(2 / p))
-    with pytest.raises(ValueError, match="p must be an integer >= 2"):
+    with pytest.raises(AnalysisError, match="p must be an integer >= 2"):
         fourier_basis(1)
 
 
@@ -59,7 +60,7 @@ def test_spectrum_of_a_two_frequency_embedding_is_found_exactly():
     noisy = values + 1e-3 * torch.randn(values.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert key_frequencies(fourier_spectrum(noisy)) == [3, 7]  # strongest first
     assert key_frequencies(fourier_spectrum(noisy), max_freqs=1) == [3]
-    with pytest.raises(ValueError, match="spectrum"):
+    with pytest.raises(AnalysisError, match="spectrum"):
         key_frequencies(torch.ones(3, 3))
 
 
@@ -88,9 +89,9 @@ def test_restriction_projects_a_copy_and_leaves_the_model_alone(tie):
     assert torch.equal(only_3.W_U, model.W_U)  # a tied unembedding is untied, not projected
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), name
-    with pytest.raises(ValueError, match="frequencies must be integers in 1..15"):
+    with pytest.raises(AnalysisError, match="frequencies must be integers in 1..15"):
         restrict_embedding_to_frequencies(model, 31, [16])
-    with pytest.raises(ValueError, match="d_vocab"):
+    with pytest.raises(AnalysisError, match="d_vocab"):
         modular_addition_accuracy(model, 113)
 
 
@@ -127,7 +128,7 @@ def test_modadd_restriction_with_the_constant_kept(modadd_model, modadd_fourier)
 
 def test_fourier_result_serializes_and_draws(modadd_fourier, tmp_path):
     data = json.loads(modadd_fourier.to_json())
-    assert data["kind"] == "fourier" and len(data["spectrum"]) == 57
+    assert data["result_type"] == "fourier" and len(data["spectrum"]) == 57
     assert data["accuracy_control"] == pytest.approx(sum(modadd_fourier.control_accuracies) / 3)
     assert isinstance(modadd_fourier, FourierResult)
     modadd_fourier.plot(tmp_path / "spectrum.png")

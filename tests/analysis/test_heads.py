@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.heads import (
     HEAD_KINDS,
     AttentionPattern,
@@ -161,34 +162,39 @@ def test_attention_patterns_match_transformer_lens(reference_pair, tl_prompts):
 # -- results and errors ---------------------------------------------------------------------------
 def test_results_serialize_and_draw(induction_model, induction_tokens, induction_scores, tmp_path):
     data = induction_scores.to_dict()
-    assert data["kind"] == "head_scores" and set(data["scores"]) == {"previous_token", "duplicate_token", "induction", "entropy"}
+    assert data["result_type"] == "head_scores" and set(data["scores"]) == {
+        "previous_token",
+        "duplicate_token",
+        "induction",
+        "entropy",
+    }
     assert len(data["scores"]["induction"]) == 2 and data["layer_labels"] == ["L0", "L1"]
     fig = induction_scores.plot(tmp_path / "heads.png", size=(8, 2))
     assert (tmp_path / "heads.png").stat().st_size > 0 and len(fig.axes) == 8  # 4 maps + colorbars
     layer, head, _ = induction_scores.top("induction", 1)[0]
     result = head_pattern(induction_model, induction_tokens, layer, head, prompt=3)
     assert isinstance(result, AttentionPattern) and result.pattern.shape == (41, 41)
-    assert result.tokens == [str(t) for t in induction_tokens[3].tolist()]
+    assert result.str_tokens == [str(t) for t in induction_tokens[3].tolist()]
     result.plot(tmp_path / "pattern.svg")
     assert HeadScores({"x": torch.zeros(2, 3)}).head_labels == ["H0", "H1", "H2"]
 
 
 def test_bad_input_is_rejected(induction_model, induction_tokens, induction_scores):
-    with pytest.raises(ValueError, match=r"\[batch, pos\]"):
+    with pytest.raises(AnalysisError, match=r"\[batch, pos\]"):
         attention_patterns(induction_model, induction_tokens[None])
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(AnalysisError, match="integer"):
         detection_patterns(induction_tokens.float())
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         detect_head_scores(induction_model, induction_tokens, "copying_head")
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         head_scores(induction_model, induction_tokens, kinds=("inductive",))
-    with pytest.raises(KeyError, match="unknown head kind"):
+    with pytest.raises(AnalysisError, match="unknown head kind"):
         induction_scores.top("nope")
-    with pytest.raises(ValueError, match="layer must be in"):
+    with pytest.raises(AnalysisError, match=r"layer 2 is out of range \[0, 2\)"):
         head_pattern(induction_model, induction_tokens, layer=2, head=0)
-    with pytest.raises(ValueError, match="head must be in"):
+    with pytest.raises(AnalysisError, match="head -1 is out of range"):
         head_pattern(induction_model, induction_tokens, layer=0, head=-1)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(AnalysisError, match="does not fit"):
         detection_score(torch.rand(1, 2, 4, 5, 5), torch.zeros(4, 4))
-    with pytest.raises(ValueError, match="distinct"):
+    with pytest.raises(AnalysisError, match="distinct"):
         repeated_random_tokens(10, batch=2, half=10, distinct=True)  # only 9 non-BOS ids

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.logit_lens import logit_lens
 from llm_workings.data.tasks import repeated_tokens
 
@@ -86,13 +87,13 @@ def test_chosen_target_and_memory_option(induction_model, monkeypatch, no_grad):
 
 def test_bad_input(induction_model):
     tokens = induction_tokens(batch=2)
-    with pytest.raises(ValueError, match="target must be token ids"):
+    with pytest.raises(AnalysisError, match="target must be token ids"):
         logit_lens(induction_model, tokens, target=tokens[:, :-1])
-    with pytest.raises(ValueError, match="target ids"):
+    with pytest.raises(AnalysisError, match="target ids"):
         logit_lens(induction_model, tokens, target=tokens + 500)
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(AnalysisError, match="top_k"):
         logit_lens(induction_model, tokens, top_k=0)
-    with pytest.raises(ValueError, match=r"\[batch, pos\]"):
+    with pytest.raises(AnalysisError, match=r"\[batch, pos\]"):
         logit_lens(induction_model, tokens[0].float())
 
 
@@ -102,7 +103,7 @@ def test_serializes_and_draws(shakespeare_model, tmp_path):
     assert lens.labels[1] == "0_mid" and lens.str_tokens[0][-1] == "l"
     assert len(lens.top_strs) == len(lens.labels) and len(lens.top_strs[0][0]) == tokens.shape[1]
     data = lens.to_dict()
-    assert data["kind"] == "logit_lens" and data["target_prob"][0][0][-1] is None  # NaN -> null
+    assert data["result_type"] == "logit_lens" and data["target_prob"][0][0][-1] is None  # NaN -> null
     fig = lens.plot(tmp_path / "lens.png")
     assert (tmp_path / "lens.png").stat().st_size > 0
     ax = fig.axes[0]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from tl_reference import tokens
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.metrics import LogitDiff, NextTokenLoss
 from llm_workings.analysis.patching import activation_patch, patch_heads, patch_residual
 
@@ -84,7 +85,8 @@ def test_endpoints_and_normalization(reference_pair, prompts):
     noised = patch_residual(model, clean, corrupted, metric, activation="resid_post", direction="noise", progress=False)
     assert noised.normalized[-1, -1].item() == pytest.approx(0.0, abs=1e-5)
     data = json.loads(result.to_json())
-    assert data["kind"] == "activation_patching" and data["axes"] == ["layer", "pos"]
+    assert data["result_type"] == "activation_patching" and data["axes"] == ["layer", "pos"]
+    assert "kind" not in data  # the key that said what a result is was renamed to result_type
     assert len(data["normalized"]) == model.cfg.n_layers
 
 
@@ -113,25 +115,25 @@ def test_induction_needs_the_first_copy_and_every_layer_1_head(induction_model):
 def test_bad_input_is_named(reference_pair, prompts):
     model, _ = reference_pair
     clean, corrupted, metric = prompts
-    with pytest.raises(ValueError, match=r"clean tokens \[2, 8\] and corrupted tokens \[2, 6\]"):
+    with pytest.raises(AnalysisError, match=r"clean tokens \[2, 8\] and corrupted tokens \[2, 6\]"):
         patch_residual(model, clean, corrupted[:, :6], metric)
-    with pytest.raises(ValueError, match=r"layers must lie in \[0, 3\).*\[5\]"):
+    with pytest.raises(AnalysisError, match=r"layers must lie in \[0, 3\).*\[5\]"):
         patch_residual(model, clean, corrupted, metric, layers=[0, 5])
-    with pytest.raises(KeyError, match="resid_pre"):
+    with pytest.raises(AnalysisError, match="resid_pre"):
         patch_residual(model, clean, corrupted, metric, activation="resid_preee")
-    with pytest.raises(KeyError, match="patch_residual"):
+    with pytest.raises(AnalysisError, match="patch_residual"):
         patch_heads(model, clean, corrupted, metric, activation="resid_pre")
-    with pytest.raises(ValueError, match="cannot index by head"):
+    with pytest.raises(AnalysisError, match="cannot index by head"):
         activation_patch(model, clean, corrupted, metric, "resid_pre", ("head",))
-    with pytest.raises(ValueError, match="direction"):
+    with pytest.raises(AnalysisError, match="direction"):
         patch_residual(model, clean, corrupted, metric, direction="sideways")
-    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 97\)"):
+    with pytest.raises(AnalysisError, match=r"token ids must lie in \[0, 97\)"):
         patch_residual(model, clean + 200, corrupted, metric)
 
 
 def test_attention_only_model_has_no_mlp_to_patch(induction_model):
     clean = torch.zeros(1, 4, dtype=torch.long)
-    with pytest.raises(KeyError, match="attention-only"):
+    with pytest.raises(AnalysisError, match="attention-only"):
         patch_residual(induction_model, clean, clean, NextTokenLoss(clean), activation="mlp_out")
 
 
@@ -142,5 +144,5 @@ def test_figure_is_written(reference_pair, prompts, tmp_path):
     for name in ("heads.png", "heads.svg"):
         path = result.plot(tmp_path / name) and tmp_path / name
         assert path.stat().st_size > 1000
-    with pytest.raises(ValueError, match="png or .svg"):
+    with pytest.raises(AnalysisError, match="png or .svg"):
         result.plot(tmp_path / "heads.jpg")

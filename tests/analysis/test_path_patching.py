@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.metrics import LogitDiff, NextTokenLoss
 from llm_workings.analysis.patching import patch_heads
 from llm_workings.analysis.path_patching import path_patch
@@ -116,17 +117,17 @@ def test_batching_does_not_change_the_answer(model):
 def test_bad_routes_are_named(model):
     clean, corrupted = _pair()
     metric = LogitDiff(torch.tensor([[3, 4], [5, 6]]))
-    with pytest.raises(ValueError, match="after receiver"):
+    with pytest.raises(AnalysisError, match="after receiver"):
         path_patch(model, clean, corrupted, metric, receivers=["L1H0.q"], senders=["L2H0"])
-    with pytest.raises(ValueError, match="receiver is a head input"):
+    with pytest.raises(AnalysisError, match="receiver is a head input"):
         path_patch(model, clean, corrupted, metric, receivers=["L1H0"])
-    with pytest.raises(ValueError, match="layer must lie in"):
+    with pytest.raises(AnalysisError, match="L7H0.q: layer 7 is out of range"):
         path_patch(model, clean, corrupted, metric, receivers=["L7H0.q"])
-    with pytest.raises(ValueError, match="head must lie in"):
+    with pytest.raises(AnalysisError, match="L1H9.k: key/value head 9 is out of range"):
         path_patch(model, clean, corrupted, metric, receivers=["L1H9.k"])
-    with pytest.raises(ValueError, match="on its own"):
+    with pytest.raises(AnalysisError, match="on its own"):
         path_patch(model, clean, corrupted, metric, receivers=["logits", "L1H0.q"])
-    with pytest.raises(ValueError, match="same"):
+    with pytest.raises(AnalysisError, match="same"):
         path_patch(model, clean, corrupted[:, :5], metric, receivers=["logits"])
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from llm_workings import zoo
+from llm_workings.analysis.conventions import AnalysisError
 from llm_workings.analysis.probing import (
     LayerProbes,
     ProbeResult,
@@ -51,7 +52,7 @@ def one_torch_thread():
 def test_logistic_probe_recovers_a_linear_rule(n_classes):
     X, y = linear_data(n_classes=n_classes)
     probe = train_probe(X, y, l2=1e-4)
-    assert probe.metric == "accuracy" and probe.classes == list(range(n_classes))
+    assert probe.score_name == "accuracy" and probe.classes == list(range(n_classes))
     assert probe.weights.shape == (1 if n_classes == 2 else n_classes, 10)
     assert probe.test_score > 0.96 and probe.train_score > 0.97  # measured ~0.99 for both
     assert probe.baseline < 0.6
@@ -73,14 +74,14 @@ def test_linear_probe_regression_r2():
     w = torch.randn(10, generator=torch.Generator().manual_seed(2)) / torch.linspace(0.1, 10, 10)
     signal = X @ w
     y = signal + 0.5 * signal.std() * torch.randn(len(X), generator=torch.Generator().manual_seed(3))
-    probe = train_probe(X, y, kind="linear", l2=1e-6)
-    assert probe.metric == "r2" and probe.classes is None
+    probe = train_probe(X, y, probe_kind="linear", l2=1e-6)
+    assert probe.score_name == "r2" and probe.classes is None
     assert probe.test_score == pytest.approx(0.8, abs=0.04)  # R² = 1 / (1 + 0.5²)
     assert abs(probe.baseline) < 0.02
     assert torch.allclose(probe.predict(X)[:5], (X @ probe.weights.T + probe.bias)[:5, 0].double(), atol=1e-4)
     # integer labels with the linear kind: one-vs-rest least squares, scored with accuracy
     X, y = linear_data(n_classes=3)
-    assert train_probe(X, y, kind="linear").test_score > 0.85
+    assert train_probe(X, y, probe_kind="linear").test_score > 0.85
 
 
 def test_split_is_deterministic_and_test_rows_never_reach_the_standardization():
@@ -103,19 +104,19 @@ def test_split_is_deterministic_and_test_rows_never_reach_the_standardization():
 
 def test_bad_input_raises_clear_errors():
     X, y = linear_data(n=100)
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(AnalysisError, match="one label per row"):
         train_probe(X, y[:-1])
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    with pytest.raises(AnalysisError, match="at least 2 classes"):
         train_probe(X, torch.zeros(100, dtype=torch.long))
-    with pytest.raises(ValueError, match="kind must be one of"):
-        train_probe(X, y, kind="mlp")
-    with pytest.raises(ValueError, match="integer class labels"):
+    with pytest.raises(AnalysisError, match="probe_kind must be one of"):
+        train_probe(X, y, probe_kind="mlp")
+    with pytest.raises(AnalysisError, match="integer class labels"):
         train_probe(X, y.float())
-    with pytest.raises(ValueError, match=r"features \[n, d\]"):
+    with pytest.raises(AnalysisError, match=r"features \[n, d\]"):
         train_probe(X[:, 0], y)
-    with pytest.raises(ValueError, match="test_fraction"):
+    with pytest.raises(AnalysisError, match="test_fraction"):
         train_probe(X, y, test_fraction=1.0)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(AnalysisError, match="same shape"):
         control_labels(torch.zeros(5), torch.zeros(6))
 
 
@@ -151,13 +152,13 @@ def test_harvest_matches_the_cache_and_respects_the_mask(shakespeare_model):
 
 def test_harvest_rejects_unknown_hooks(shakespeare_model):
     tokens = torch.zeros(1, 4, dtype=torch.long)
-    with pytest.raises(KeyError, match="no hook point"):
+    with pytest.raises(AnalysisError, match="no hook point"):
         harvest(shakespeare_model, tokens, ("resid_post", 9), progress=False)
-    with pytest.raises(KeyError, match="unknown activation"):
+    with pytest.raises(AnalysisError, match="unknown activation"):
         harvest(shakespeare_model, tokens, "resid_psot", progress=False)
-    with pytest.raises(ValueError, match="not one vector per position"):
+    with pytest.raises(AnalysisError, match="not one vector per position"):
         hook_names(shakespeare_model, ("pattern", 0))
-    with pytest.raises(ValueError, match="mask must match"):
+    with pytest.raises(AnalysisError, match="mask must match"):
         harvest(shakespeare_model, tokens, "embed", mask=torch.ones(2, 4, dtype=torch.bool), progress=False)
 
 
@@ -208,10 +209,10 @@ def test_inside_quotation_beats_its_control_task_in_later_layers(quotation_probe
 
 def test_layer_probes_serialize_and_draw(quotation_probes, tmp_path):
     data = json.loads(quotation_probes.to_json())
-    assert data["kind"] == "layer_probes" and len(data["selectivity"]) == 5
+    assert data["result_type"] == "layer_probes" and len(data["selectivity"]) == 5
     quotation_probes.plot(tmp_path / "probes.png")
     assert (tmp_path / "probes.png").stat().st_size > 1000
     probe = train_probe(*linear_data(n=300))
-    assert isinstance(probe, ProbeResult) and json.loads(probe.to_json())["kind"] == "probe"
+    assert isinstance(probe, ProbeResult) and json.loads(probe.to_json())["result_type"] == "probe"
     probe.plot(tmp_path / "probe.png")
     assert isinstance(quotation_probes, LayerProbes)

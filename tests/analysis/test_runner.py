@@ -27,7 +27,15 @@ def test_analyze_writes_json_and_figure(tmp_path, capsys, model, analysis, extra
     out = capsys.readouterr().out
     assert expect in out
     data = json.loads((tmp_path / f"{analysis}.json").read_text())
-    assert data["kind"]
+    assert data["result_type"] in {
+        "head_scores",
+        "composition_scores",
+        "path_patching",
+        "ablation",
+        "logit_lens",
+        "logit_attribution",
+        "activation_patching",
+    }
     figure = tmp_path / f"{analysis}.{'svg' if '--format' in extra else 'png'}"
     assert figure.stat().st_size > 2000
 
@@ -46,7 +54,7 @@ def test_help_lists_every_analysis(capsys):
         (["induction-2l", "fourier"], "for modular-addition models"),
         (["modadd-113", "composition"], "at least two layers"),
         (["induction-2l", "patching", "--activation", "resid"], "patches resid_pre, resid_mid"),
-        (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "layer must lie in [0, 2)"),
+        (["induction-2l", "path-patching", "--receivers", "L5H0.k"], "L5H0.k: layer 5 is out of range [0, 2)"),
     ],
 )
 def test_bad_requests_are_named(tmp_path, capsys, args, message):

@@ -22,78 +22,24 @@ stream at the first layer they touch (`start_at_layer`), since nothing before it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .conventions import PARTS, AnalysisError, Component, check_tokens, component
+from .engine import Hooks, score_stacked_runs
 from .metrics import LogitDiff, Metric, NextTokenLoss, score_runs
 from .results import Result, heatmap
 
+if TYPE_CHECKING:
+    from ..transformer import Transformer
+
 METHODS = ("zero", "mean", "resample")
-KINDS = ("head", "neuron", "attn", "mlp")
-
-
-class Component(NamedTuple):
-    kind: str  # "head", "neuron", "attn" or "mlp"
-    layer: int
-    index: int | None = None  # the head or neuron
-
-    @property
-    def hook(self) -> str:
-        return {
-            "head": f"blocks.{self.layer}.attn.hook_z",
-            "neuron": f"blocks.{self.layer}.mlp.hook_post",
-            "attn": f"blocks.{self.layer}.hook_attn_out",
-            "mlp": f"blocks.{self.layer}.hook_mlp_out",
-        }[self.kind]
-
-    @property
-    def label(self) -> str:
-        return {"head": f"L{self.layer}H{self.index}", "neuron": f"L{self.layer}N{self.index}"}.get(
-            self.kind, f"L{self.layer} {self.kind}"
-        )
 
 
 Target = str | tuple | Component
-_LABEL = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)| (attn|mlp))$")
-
-
-def component(model: Any, target: Target) -> Component:
-    """Parse "L1H2", "L0N17", "L0 attn", "L0 mlp", or a tuple ("head", 1, 2), and check it exists."""
-    if isinstance(target, str):
-        match = _LABEL.match(target.strip())
-        if match is None:
-            raise ValueError(
-                f"cannot read the component {target!r}; expected 'L{{layer}}H{{head}}', 'L{{layer}}N{{neuron}}', "
-                "'L{layer} attn' or 'L{layer} mlp'"
-            )
-        layer, head, neuron, whole = match.groups()
-        target = (
-            ("head", int(layer), int(head))
-            if head is not None
-            else ("neuron", int(layer), int(neuron))
-            if neuron is not None
-            else (whole, int(layer))
-        )
-    if not isinstance(target, tuple) or not 2 <= len(target) <= 3 or target[0] not in KINDS:
-        raise ValueError(
-            f"a component is a label or a tuple (kind, layer[, index]) with kind head, neuron, attn or mlp; got {target!r}"
-        )
-    comp = Component(*target)
-    cfg = model.cfg
-    if not 0 <= comp.layer < cfg.n_layers:
-        raise ValueError(f"{comp.label}: layer {comp.layer} is out of range; the model has layers 0..{cfg.n_layers - 1}")
-    if comp.kind in ("neuron", "mlp") and cfg.attn_only:
-        raise ValueError(f"{comp.label}: this model is attention-only and has no MLPs")
-    size = {"head": cfg.n_heads, "neuron": cfg.d_mlp}.get(comp.kind)
-    if size is not None and (comp.index is None or not 0 <= comp.index < size):
-        raise ValueError(
-            f"{comp.label}: {comp.kind} {comp.index} is out of range; layer {comp.layer} has {comp.kind}s 0..{size - 1}"
-        )
-    return comp
 
 
 class _Sources:
@@ -101,7 +47,7 @@ class _Sources:
 
     def __init__(
         self,
-        model: Any,
+        model: Transformer,
         tokens: torch.Tensor,
         method: str,
         reference: torch.Tensor | None,
@@ -110,14 +56,14 @@ class _Sources:
         per_position: bool,
     ) -> None:
         if method not in METHODS:
-            raise ValueError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
+            raise AnalysisError(f"unknown ablation method {method!r}; expected one of {', '.join(METHODS)}")
         self.method, self.values = method, {}
         if method == "zero":
             return
         same = reference is None
-        reference = tokens if same else model.check_tokens(reference)
+        reference = tokens if same else check_tokens(model, reference, "reference tokens")
         if (method == "resample" or per_position) and reference.shape[1] != tokens.shape[1]:
-            raise ValueError(
+            raise AnalysisError(
                 f"{method} ablation{' per position' if per_position else ''} needs reference tokens as long "
                 f"as the tokens ({tokens.shape[1]} positions); got {reference.shape[1]}"
             )
@@ -129,7 +75,7 @@ class _Sources:
         gen = torch.Generator().manual_seed(seed)
         if same:  # another row of the same batch: shift each row by 1..n-1
             if n_ref < 2:
-                raise ValueError("resample ablation needs at least 2 sequences to take activations from another one")
+                raise AnalysisError("resample ablation needs at least 2 sequences to take activations from another one")
             rows = (torch.arange(batch) + torch.randint(1, n_ref, (batch,), generator=gen)) % n_ref
         else:
             rows = torch.randint(0, n_ref, (batch,), generator=gen)
@@ -140,19 +86,19 @@ class _Sources:
         if self.method == "zero":
             return 0.0
         value = self.values[comp.hook]
-        return value if comp.index is None else value[..., comp.index, :] if comp.kind == "head" else value[..., comp.index]
+        return value if comp.index is None else value[..., comp.index, :] if comp.part == "head" else value[..., comp.index]
 
 
 def _edit(x: torch.Tensor, comp: Component, value: torch.Tensor | float) -> None:
-    if comp.kind == "head":
+    if comp.part == "head":
         x[..., comp.index, :] = value
-    elif comp.kind == "neuron":
+    elif comp.part == "neuron":
         x[..., comp.index] = value
     else:
         x[...] = value
 
 
-def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[tuple[str, Callable]]:
+def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> Hooks:
     """One hook per hook point: run r (rows r*batch .. r*batch + batch) gets its own components ablated."""
     by_hook: dict[str, list[tuple[int, Component]]] = {}
     for r, comps in enumerate(runs):
@@ -171,15 +117,15 @@ def _hooks(runs: list[list[Component]], batch: int, sources: _Sources) -> list[t
     return [(name, make(edits)) for name, edits in by_hook.items()]
 
 
-def _targets(model: Any, targets: Target | Sequence[Target]) -> list[Component]:
-    if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in KINDS):
+def _targets(model: Transformer, targets: Target | Sequence[Target]) -> list[Component]:
+    if isinstance(targets, (str, Component)) or (isinstance(targets, tuple) and targets and targets[0] in PARTS):
         targets = [targets]
     return [component(model, t) for t in targets]
 
 
 @torch.no_grad()
 def ablate(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     targets: Target | Sequence[Target],
     method: str = "zero",
@@ -190,7 +136,7 @@ def ablate(
 ) -> float:
     """The metric (default: next-token loss on `tokens`) with `targets` ablated together, in one
     ordinary forward pass from the tokens."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     comps = _targets(model, targets)
     metric = NextTokenLoss(tokens) if metric is None else metric
     sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
@@ -205,7 +151,7 @@ class AblationResult(Result):
     change = values - baseline (the unablated metric); labels: each entry's component, row-major;
     dims: what the axes are, e.g. ["layer", "head"]."""
 
-    kind = "ablation"
+    result_type = "ablation"
     method: str
     baseline: float
     values: torch.Tensor
@@ -244,7 +190,7 @@ class AblationResult(Result):
 
 @torch.no_grad()
 def _sweep(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     comps: list[Component],
     method: str,
@@ -255,29 +201,26 @@ def _sweep(
     batch_size: int,
 ) -> tuple[float, torch.Tensor]:
     """The baseline metric and the metric with each component ablated alone, `[len(comps)]`."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     batch = tokens.shape[0]
     if not comps:
-        raise ValueError("nothing to ablate: the sweep has no components")
+        raise AnalysisError("nothing to ablate: the sweep has no components")
     if batch_size < 1:
-        raise ValueError(f"batch_size (rows per forward pass) must be positive, got {batch_size}")
+        raise AnalysisError(f"batch_size (rows per forward pass) must be positive, got {batch_size}")
     metric = NextTokenLoss(tokens) if metric is None else metric
     sources = _Sources(model, tokens, method, reference, {c.hook for c in comps}, seed, per_position)
     first = min(c.layer for c in comps)
     names = {f"blocks.{layer}.hook_resid_pre" for layer in range(first, model.cfg.n_layers)}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
     baseline = float(score_runs(metric, logits[None])[0])
-    runs_per_pass = max(1, batch_size // batch)
     values = torch.empty(len(comps))
     for layer in sorted({c.layer for c in comps}):  # runs that start at the same layer share passes
         todo = [i for i, c in enumerate(comps) if c.layer == layer]
-        resid = cache["resid_pre", layer]
-        for start in range(0, len(todo), runs_per_pass):
-            chunk = todo[start : start + runs_per_pass]
-            stacked = resid.repeat(len(chunk), 1, 1)  # [runs * batch, pos, d_model]
-            with model.hooks(_hooks([[comps[i]] for i in chunk], batch, sources)):
-                logits = model(stacked, start_at_layer=layer)
-            values[chunk] = score_runs(metric, logits.view(len(chunk), batch, *logits.shape[1:])).cpu()
+
+        def hooks_for(runs: range, todo: list[int] = todo) -> Hooks:
+            return _hooks([[comps[todo[i]]] for i in runs], batch, sources)
+
+        values[todo] = score_stacked_runs(model, cache["resid_pre", layer], layer, len(todo), hooks_for, metric, batch_size).cpu()
     return baseline, values
 
 
@@ -290,7 +233,7 @@ def _metric_name(metric: Metric | None) -> str:
 
 
 def ablate_heads(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     method: str = "zero",
     metric: Metric | None = None,
@@ -319,7 +262,7 @@ def ablate_heads(
 
 
 def ablate_neurons(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     layer: int,
     method: str = "zero",
@@ -339,7 +282,7 @@ def ablate_neurons(
 
 
 def ablate_layers(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     method: str = "zero",
     metric: Metric | None = None,
@@ -351,10 +294,10 @@ def ablate_layers(
     """Ablate each layer's whole attention output, and MLP output, on its own: `[layer, (attn, mlp)]`
     (`[layer, (attn,)]` for attention-only models)."""
     cfg = model.cfg
-    kinds = ["attn"] if cfg.attn_only else ["attn", "mlp"]
-    comps = [Component(kind, layer) for layer in range(cfg.n_layers) for kind in kinds]
+    outputs = ["attn"] if cfg.attn_only else ["attn", "mlp"]
+    comps = [Component(output, layer) for layer in range(cfg.n_layers) for output in outputs]
     baseline, values = _sweep(model, tokens, comps, method, metric, reference, seed, per_position, batch_size)
-    values = values.view(cfg.n_layers, len(kinds))
+    values = values.view(cfg.n_layers, len(outputs))
     return AblationResult(
         method,
         baseline,
@@ -362,7 +305,7 @@ def ablate_layers(
         values - baseline,
         [c.label for c in comps],
         [f"L{layer}" for layer in range(cfg.n_layers)],
-        kinds,
+        outputs,
         ["layer", "output"],
         _metric_name(metric),
     )

@@ -16,14 +16,16 @@ unembedding bias. These terms sum exactly to the logit difference of the model's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .conventions import AnalysisError, Position, check_tokens
 from .metrics import logit_diff
 from .results import Result, heatmap
 
-Position = int | torch.Tensor
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 
 @dataclass
@@ -32,7 +34,7 @@ class LogitAttribution(Result):
     total: `[batch]` the logit difference (or answer logit) computed from the model's logits.
     neuron_values: `[layer, batch, d_mlp]` each MLP neuron's contribution, with `neurons=True`."""
 
-    kind = "logit_attribution"
+    result_type = "logit_attribution"
     labels: list[str]
     values: torch.Tensor
     mean: torch.Tensor
@@ -64,7 +66,7 @@ class LogitAttribution(Result):
             )
             return
         if style != "bars":
-            raise ValueError(f"style is 'bars' or 'heads', got {style!r}")
+            raise AnalysisError(f"style is 'bars' or 'heads', got {style!r}")
         order = self.mean.abs().argsort(descending=True)[:top].flip(0)  # largest at the top
         values = self.mean[order].tolist()
         ax.barh(range(len(values)), values, color=["tab:blue" if v >= 0 else "tab:red" for v in values])
@@ -74,52 +76,52 @@ class LogitAttribution(Result):
         ax.set_title(f"Direct logit attribution (total {float(self.total.mean()):.3g})")
 
 
-def _answer_direction(model: Any, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _answer_direction(model: Transformer, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The unembedding direction `[batch, d_model]` the attribution projects on, and its bias `[batch]`."""
     W_U, b_U = model.W_U, model.unembed.b_U
     if answers.ndim == 2:
-        direction = W_U[:, answers[:, 0]] - W_U[:, answers[:, 1]]
+        answer_direction = W_U[:, answers[:, 0]] - W_U[:, answers[:, 1]]
         bias = None if b_U is None else b_U[answers[:, 0]] - b_U[answers[:, 1]]
     else:
-        direction, bias = W_U[:, answers], None if b_U is None else b_U[answers]
-    return direction.T, bias
+        answer_direction, bias = W_U[:, answers], None if b_U is None else b_U[answers]
+    return answer_direction.T, bias
 
 
-def _check(model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
+def _check(model: Transformer, tokens: torch.Tensor, answers: torch.Tensor, position: Position) -> tuple[torch.Tensor, Position]:
     batch, n_pos = tokens.shape
     answers = torch.as_tensor(answers)
     if answers.is_floating_point() or answers.shape not in ((batch,), (batch, 2)):
-        raise ValueError(
+        raise AnalysisError(
             f"answers must be token ids [batch={batch}, 2] (correct, wrong) or [batch]; got {answers.dtype} {list(answers.shape)}"
         )
     if ((answers < 0) | (answers >= model.cfg.d_vocab)).any():
-        raise ValueError(f"answer ids must lie in [0, {model.cfg.d_vocab})")
+        raise AnalysisError(f"answer ids must lie in [0, {model.cfg.d_vocab})")
     if isinstance(position, int):
         if not -n_pos <= position < n_pos:
-            raise ValueError(f"position {position} is outside the {n_pos} positions of tokens")
+            raise AnalysisError(f"position {position} is outside the {n_pos} positions of tokens")
     else:
         position = torch.as_tensor(position).long()
         if position.shape != (batch,) or ((position < -n_pos) | (position >= n_pos)).any():
-            raise ValueError(f"position must be an int or one per prompt [batch={batch}] in [-{n_pos}, {n_pos})")
+            raise AnalysisError(f"position must be an int or one per prompt [batch={batch}] in [-{n_pos}, {n_pos})")
     return answers.long().to(model.W_E.device), position
 
 
 @torch.no_grad()
 def direct_logit_attribution(
-    model: Any, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1, neurons: bool = False
+    model: Transformer, tokens: torch.Tensor, answers: torch.Tensor, position: Position = -1, neurons: bool = False
 ) -> LogitAttribution:
     """Split the logit difference `answers[:, 0] - answers[:, 1]` at `position` (or the logit of a
     single answer, answers `[batch]`) into each component's direct contribution. Components:
     "embed", "pos_embed" (learned positions), every head "L{l}H{h}", "L{l} attn bias" (with b_O),
     "L{l} mlp" (with its b_out), "ln_final bias" (layernorm with a bias) and "unembed bias" (with
     b_U). With `neurons`, also each MLP neuron's part of "L{l} mlp" (which also holds b_out)."""
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     answers, position = _check(model, tokens, answers, position)
     cfg = model.cfg
     batch = tokens.shape[0]
     has_mlp = not cfg.attn_only
     if neurons and not has_mlp:
-        raise ValueError("neurons=True needs MLPs; this model is attention-only")
+        raise AnalysisError("neurons=True needs MLPs; this model is attention-only")
     wanted = {"hook_embed", "hook_pos_embed", "ln_final.hook_scale"}
     for layer in range(cfg.n_layers):
         wanted |= {f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"}
@@ -155,10 +157,10 @@ def direct_logit_attribution(
             x = x - x.mean(-1, keepdim=True)
         return x if norm.w is None else x * norm.w.float()
 
-    direction, unembed_bias = (x if x is None else x.float() for x in _answer_direction(model, answers))
-    values = [(centre_and_gain(part) * direction).sum(-1) / scale for part in parts]
+    answer_direction, unembed_bias = (x if x is None else x.float() for x in _answer_direction(model, answers))
+    values = [(centre_and_gain(part) * answer_direction).sum(-1) / scale for part in parts]
     if getattr(norm, "b", None) is not None:
-        values.append(direction @ norm.b.float())
+        values.append(answer_direction @ norm.b.float())
         labels.append("ln_final bias")
     if unembed_bias is not None:
         values.append(unembed_bias)
@@ -168,7 +170,7 @@ def direct_logit_attribution(
     if neurons:  # neuron n writes post[n] * W_out[n]: project the rows of W_out once, not per prompt
         neuron_values = torch.stack(
             [
-                at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ direction.T).T / scale[:, None]
+                at(cache["post", layer]).float() * (centre_and_gain(block.mlp.W_out) @ answer_direction.T).T / scale[:, None]
                 for layer, block in enumerate(model.blocks)
             ]
         )  # [layer, batch, d_mlp]

@@ -15,14 +15,16 @@ read beside its true patching result. `compare` does both and reports their corr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..transformer import Transformer, act_name
+from .conventions import AnalysisError, Direction, check_direction, check_layers, check_pair
 from .metrics import Metric
-from .patching import AXES, Direction, PatchingResult, activation_patch, check_activation, check_layers, check_pair, token_labels
+from .patching import PatchingResult, activation_patch, check_cells, token_labels
 from .results import Result
 
 
@@ -42,7 +44,7 @@ def _run_with_grads(model: Transformer, tokens: torch.Tensor, names: list[str], 
         logits = model(tokens)
         value = metric(logits)
         if value.ndim != 0:
-            raise ValueError(f"the metric must return a scalar for attribution patching; got shape {list(value.shape)}")
+            raise AnalysisError(f"the metric must return a scalar for attribution patching; got shape {list(value.shape)}")
         grads = torch.autograd.grad(value, [saved[n] for n in names], allow_unused=True)
     activations = {n: saved[n].detach() for n in names}
     gradients = {n: torch.zeros_like(activations[n]) if g is None else g for n, g in zip(names, grads)}
@@ -56,18 +58,13 @@ def attribution_patch(
     metric: Metric,
     activation: str = "resid_pre",
     indexed: tuple[str, ...] = ("pos",),
-    layers: Any = None,
+    layers: Iterable[int] | None = None,
     direction: Direction = "denoise",
 ) -> PatchingResult:
     """The linear estimate of `activation_patch` with the same arguments: the same axes, and values that
     are the base run's metric plus each cell's estimated change."""
-    check_activation(model, activation, tuple(AXES))
-    axes = AXES[activation]
-    unknown = [axis for axis in indexed if axis not in axes]
-    if unknown:
-        raise ValueError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
-    if direction not in ("denoise", "noise"):
-        raise ValueError(f"direction is 'denoise' or 'noise'; got {direction!r}")
+    axes = check_cells(model, activation, indexed)
+    check_direction(direction)
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     names = [act_name(activation, layer) for layer in layers]
@@ -97,7 +94,7 @@ class AttributionCheck(Result):
     estimate: PatchingResult
     actual: PatchingResult
     pearson: float
-    kind = "attribution_check"
+    result_type = "attribution_check"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()

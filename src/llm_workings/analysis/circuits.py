@@ -18,11 +18,15 @@ rotation of queries and keys are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .conventions import AnalysisError
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 Index = int | slice | None | torch.Tensor | tuple
 
@@ -33,11 +37,13 @@ class FactoredMatrix:
 
     def __init__(self, A: torch.Tensor, B: torch.Tensor) -> None:
         if A.ndim < 2 or B.ndim < 2 or A.shape[-1] != B.shape[-2]:
-            raise ValueError(f"factors must be [..., ldim, mdim] and [..., mdim, rdim]; got {list(A.shape)} and {list(B.shape)}")
+            raise AnalysisError(
+                f"factors must be [..., ldim, mdim] and [..., mdim, rdim]; got {list(A.shape)} and {list(B.shape)}"
+            )
         try:
             leading = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
         except RuntimeError:
-            raise ValueError(f"leading dims of {list(A.shape)} and {list(B.shape)} do not broadcast") from None
+            raise AnalysisError(f"leading dims of {list(A.shape)} and {list(B.shape)} do not broadcast") from None
         self.A = A.broadcast_to(*leading, *A.shape[-2:])
         self.B = B.broadcast_to(*leading, *B.shape[-2:])
         self.ldim, self.mdim, self.rdim = A.shape[-2], A.shape[-1], B.shape[-1]
@@ -57,7 +63,7 @@ class FactoredMatrix:
     def BA(self) -> torch.Tensor:
         """The reverse product [..., mdim, mdim], defined when the matrix is square."""
         if self.ldim != self.rdim:
-            raise ValueError(f"BA needs a square matrix; this one is {list(self.shape)}")
+            raise AnalysisError(f"BA needs a square matrix; this one is {list(self.shape)}")
         return self.B @ self.A
 
     @property
@@ -69,7 +75,7 @@ class FactoredMatrix:
         if isinstance(other, FactoredMatrix):
             return (self @ other.A) @ other.B
         if other.shape[-2 if other.ndim > 1 else -1] != self.rdim:
-            raise ValueError(f"cannot multiply {list(self.shape)} by {list(other.shape)}: inner dims differ")
+            raise AnalysisError(f"cannot multiply {list(self.shape)} by {list(other.shape)}: inner dims differ")
         if other.ndim == 1:  # a column vector, kept as a matrix so the leading dims broadcast
             return (self.A @ (self.B @ other[:, None]))[..., 0]
         # keep the narrower inner dimension, so the factors stay as small as they can be
@@ -80,7 +86,7 @@ class FactoredMatrix:
     def __rmatmul__(self, other: torch.Tensor) -> FactoredMatrix | torch.Tensor:
         """other @ self, for a tensor [..., n, ldim] or a vector [ldim]."""
         if other.shape[-1] != self.ldim:
-            raise ValueError(f"cannot multiply {list(other.shape)} by {list(self.shape)}: inner dims differ")
+            raise AnalysisError(f"cannot multiply {list(other.shape)} by {list(self.shape)}: inner dims differ")
         if other.ndim == 1:
             return ((other[None] @ self.A) @ self.B)[..., 0, :]
         if self.mdim <= self.ldim:
@@ -98,7 +104,7 @@ class FactoredMatrix:
         index = index if isinstance(index, tuple) else (index,)
         n_leading = self.ndim - 2
         if any(i is Ellipsis for i in index) or len(index) > self.ndim:
-            raise ValueError(
+            raise AnalysisError(
                 f"index {index} does not fit a FactoredMatrix of shape {list(self.shape)} "
                 "(index leading dims, then at most rows and columns; no ...)"
             )
@@ -153,40 +159,40 @@ class FactoredMatrix:
 
 
 # -- a model's circuits ---------------------------------------------------------------------------
-def _per_query_head(model: Any, name: str) -> torch.Tensor:
+def _per_query_head(model: Transformer, name: str) -> torch.Tensor:
     """W_K / W_V stacked [layer, head, d_model, d_head], with grouped-query kv heads repeated so that
     query head h reads kv head h // group_size, as attention itself does."""
     weight = model.stack(name).detach()
     return weight.repeat_interleave(model.cfg.group_size, dim=1)
 
 
-def QK(model: Any) -> FactoredMatrix:
+def QK(model: Transformer) -> FactoredMatrix:
     """W_Q @ W_K^T per head, [layer, head, d_model, d_model]: query x attends key y by x QK y^T
     (scaled by 1/sqrt(d_head)). For rotary models this leaves out the position-dependent rotation
     between W_Q and W_K, as TransformerLens's model.QK does."""
     return FactoredMatrix(model.stack("W_Q").detach(), _per_query_head(model, "W_K").transpose(-2, -1))
 
 
-def OV(model: Any) -> FactoredMatrix:
+def OV(model: Transformer) -> FactoredMatrix:
     """W_V @ W_O per head, [layer, head, d_model, d_model]: what a head writes, x @ OV, for each unit of
     attention on a key whose residual stream is x."""
     return FactoredMatrix(_per_query_head(model, "W_V"), model.stack("W_O").detach())
 
 
-def full_OV(model: Any) -> FactoredMatrix:
+def full_OV(model: Transformer) -> FactoredMatrix:
     """W_E @ W_V @ W_O @ W_U, [layer, head, d_vocab, d_vocab]: how attending to token i (as embedded)
     moves the logit of token j, directly; norms and positions left out."""
     return FactoredMatrix(model.W_E.detach() @ _per_query_head(model, "W_V"), model.stack("W_O").detach() @ model.W_U.detach())
 
 
-def full_QK(model: Any) -> FactoredMatrix:
+def full_QK(model: Transformer) -> FactoredMatrix:
     """W_E @ W_Q @ W_K^T @ W_E^T, [layer, head, d_vocab, d_vocab]: query token i's preference for key
     token j from token embeddings alone."""
     W_E = model.W_E.detach()
     return FactoredMatrix(W_E @ model.stack("W_Q").detach(), _per_query_head(model, "W_K").transpose(-2, -1) @ W_E.T)
 
 
-def copying_scores(model: Any) -> torch.Tensor:
+def copying_scores(model: Transformer) -> torch.Tensor:
     """[layer, head]: sum(eigenvalues) / sum(|eigenvalues|) of the full OV circuit, real part.
     Near +1: attending to a token raises that token's own logit (a copying head); near -1: lowers it."""
     # W_E OV W_U has the nonzero eigenvalues of OV (W_U W_E) (cyclic), so no [d_vocab, d_head] factor is built
@@ -195,7 +201,7 @@ def copying_scores(model: Any) -> torch.Tensor:
 
 
 # -- composition ----------------------------------------------------------------------------------
-COMPOSITION_KINDS = ("Q", "K", "V")
+COMPOSITIONS = ("Q", "K", "V")
 
 
 def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
@@ -203,10 +209,10 @@ def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> torch.Tensor:
     return (W_A @ W_B).norm() / (W_A.norm() * W_B.norm())
 
 
-def _reader(model: Any, kind: str) -> FactoredMatrix:
-    if kind not in COMPOSITION_KINDS:
-        raise ValueError(f"composition kind must be one of {', '.join(COMPOSITION_KINDS)}; got {kind!r}")
-    return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[kind](model)
+def _reader(model: Transformer, composition: str) -> FactoredMatrix:
+    if composition not in COMPOSITIONS:
+        raise AnalysisError(f"composition must be one of {', '.join(COMPOSITIONS)}; got {composition!r}")
+    return {"Q": QK, "K": lambda m: QK(m).T, "V": OV}[composition](model)
 
 
 @dataclass
@@ -219,7 +225,7 @@ class CompositionScores(Result):
     baseline: float  # mean score of random matrices of the same shapes
     baseline_std: float
     head_labels: list[str] = field(default_factory=list)
-    kind = "composition_scores"
+    result_type = "composition_scores"
 
     def __post_init__(self) -> None:
         n_layers, n_heads = self.scores.shape[:2]
@@ -250,23 +256,25 @@ class CompositionScores(Result):
         )
 
 
-def composition_scores(model: Any, kind: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
+def composition_scores(model: Transformer, composition: str, baseline_samples: int = 200, seed: int = 0) -> CompositionScores:
     """All pairs' Q-, K- or V-composition scores, as TransformerLens's model.all_composition_scores:
     W_A is the earlier head's OV; W_B the later head's QK (Q), QK^T (K: the output enters as the key)
     or OV (V). Pairs where the later head is not in a later layer cannot compose and are set to 0."""
     if model.cfg.n_layers < 2:
-        raise ValueError("composition needs heads in at least two layers; this model has one")
-    reader = _reader(model, kind)
+        raise AnalysisError("composition needs heads in at least two layers; this model has one")
+    reader = _reader(model, composition)
     writer = OV(model)
     # [l1, h1, 1, 1] x [1, 1, l2, h2] -> all pairs
     scores = composition_score(writer.unsqueeze(2).unsqueeze(3), reader.unsqueeze(0).unsqueeze(0))
     layers = torch.arange(model.cfg.n_layers, device=scores.device)
     causal = (layers[:, None] < layers[None, :])[:, None, :, None]
     mean, std = composition_baseline(model, baseline_samples, seed)
-    return CompositionScores(torch.where(causal, scores, torch.zeros_like(scores)), kind, mean, std)
+    return CompositionScores(torch.where(causal, scores, torch.zeros_like(scores)), composition, mean, std)
 
 
-def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 0) -> tuple[float, float]:
+def composition_baseline(
+    model_or_shape: Transformer | tuple[int, int], n_samples: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the composition score between random rank-d_head matrices of this model's
     shapes, each factor i.i.d. Gaussian: the level a score must clear to stand out. One baseline
     serves Q, K and V: the transpose of a Gaussian factor pair is distributed the same way.
@@ -275,7 +283,7 @@ def composition_baseline(model_or_shape: Any, n_samples: int = 200, seed: int = 
         model_or_shape if isinstance(model_or_shape, tuple) else (model_or_shape.cfg.d_model, model_or_shape.cfg.d_head)
     )
     if n_samples < 2:
-        raise ValueError(f"a baseline needs n_samples >= 2; got {n_samples}")
+        raise AnalysisError(f"a baseline needs n_samples >= 2; got {n_samples}")
     gen = torch.Generator().manual_seed(seed)
 
     def random_matrices(n: int) -> FactoredMatrix:

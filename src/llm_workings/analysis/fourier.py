@@ -26,11 +26,15 @@ import dataclasses
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .conventions import AnalysisError
 from .results import Result
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 
 def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
@@ -41,7 +45,7 @@ def fourier_basis(p: int) -> tuple[torch.Tensor, list[str]]:
     normalized by 1/√p (its sine is zero everywhere).
     """
     if not isinstance(p, int) or p < 2:
-        raise ValueError(f"p must be an integer >= 2, got {p!r}")
+        raise AnalysisError(f"p must be an integer >= 2, got {p!r}")
     x = torch.arange(p, dtype=torch.float64)
     rows, labels = [torch.full((p,), 1 / math.sqrt(p), dtype=torch.float64)], ["const"]
     for k in range(1, (p - 1) // 2 + 1):
@@ -76,12 +80,12 @@ def _n_freqs(p: int) -> int:
     return p // 2 + 1  # frequencies 0..p//2
 
 
-def _number_embedding(model: Any, p: int) -> torch.Tensor:
+def _number_embedding(model: Transformer, p: int) -> torch.Tensor:
     """W_E rows 0..p-1 (the numbers), in float64 for the projections."""
     if not isinstance(p, int) or p < 2:
-        raise ValueError(f"p must be an integer >= 2, got {p!r}")
+        raise AnalysisError(f"p must be an integer >= 2, got {p!r}")
     if p > model.cfg.d_vocab:
-        raise ValueError(f"p={p} numbers need d_vocab >= {p}; the model has d_vocab={model.cfg.d_vocab}")
+        raise AnalysisError(f"p={p} numbers need d_vocab >= {p}; the model has d_vocab={model.cfg.d_vocab}")
     return model.W_E[:p].detach().double().cpu()
 
 
@@ -90,14 +94,14 @@ def fourier_spectrum(values: torch.Tensor) -> torch.Tensor:
     d outputs): sqrt(|coeff of cos k|² + |coeff of sin k|²), summed over the d outputs. Index 0 is
     the constant; a shift of x rotates cos k into sin k, so only their combined norm is meaningful."""
     if values.ndim != 2:
-        raise ValueError(f"expected values [p, d], got {list(values.shape)}")
+        raise AnalysisError(f"expected values [p, d], got {list(values.shape)}")
     p = values.shape[0]
     basis, _ = fourier_basis(p)
     energy = (basis @ values.double()).pow(2).sum(-1)  # [p] energy per basis row
     return torch.stack([energy[_rows_of(k, p)].sum() for k in range(_n_freqs(p))]).sqrt()
 
 
-def embedding_spectrum(model: Any, p: int) -> torch.Tensor:
+def embedding_spectrum(model: Transformer, p: int) -> torch.Tensor:
     """`fourier_spectrum` of the number embeddings W_E[:p] -> `[p//2 + 1]`, index = frequency."""
     return fourier_spectrum(_number_embedding(model, p))
 
@@ -113,9 +117,9 @@ def key_frequencies(spectrum: torch.Tensor, factor: float = 4.0, max_freqs: int 
     """
     spectrum = torch.as_tensor(spectrum, dtype=torch.float64)
     if spectrum.ndim != 1 or spectrum.numel() < 2:
-        raise ValueError(f"expected a spectrum [n_freqs >= 2] (index = frequency), got {list(spectrum.shape)}")
+        raise AnalysisError(f"expected a spectrum [n_freqs >= 2] (index = frequency), got {list(spectrum.shape)}")
     if factor <= 0:
-        raise ValueError(f"factor must be positive, got {factor}")
+        raise AnalysisError(f"factor must be positive, got {factor}")
     energy = spectrum[1:].pow(2)
     floor = energy.median()
     order = energy.argsort(descending=True, stable=True)
@@ -123,7 +127,7 @@ def key_frequencies(spectrum: torch.Tensor, factor: float = 4.0, max_freqs: int 
     return keys[:max_freqs] if max_freqs is not None else keys
 
 
-def restrict_embedding_to_frequencies(model: Any, p: int, freqs: list[int], keep_constant: bool = False) -> Any:
+def restrict_embedding_to_frequencies(model: Transformer, p: int, freqs: list[int], keep_constant: bool = False) -> Transformer:
     """A copy of `model` whose number embeddings W_E[:p] are projected onto span{cos k, sin k : k in
     freqs} (plus the constant when `keep_constant`). The input model is not touched; other tokens
     (such as "=") keep their embeddings, and a tied unembedding is untied so it stays as it was.
@@ -135,7 +139,7 @@ def restrict_embedding_to_frequencies(model: Any, p: int, freqs: list[int], keep
     n = _n_freqs(p)
     bad = [k for k in freqs if not _is_index(k) or not 1 <= int(k) < n]
     if bad:
-        raise ValueError(f"frequencies must be integers in 1..{n - 1} for p={p}; got {bad}")
+        raise AnalysisError(f"frequencies must be integers in 1..{n - 1} for p={p}; got {bad}")
     embedding = _number_embedding(model, p)
     basis, _ = fourier_basis(p)
     rows = ([0] if keep_constant else []) + [r for k in sorted({int(k) for k in freqs}) for r in _rows_of(k, p)]
@@ -160,7 +164,7 @@ def all_pairs(p: int, device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def modular_addition_accuracy(model: Any, p: int, batch_size: int = 4096) -> float:
+def modular_addition_accuracy(model: Transformer, p: int, batch_size: int = 4096) -> float:
     """Accuracy on all p² pairs: tokens [a, b, p], the answer is argmax of logits[:, -1, :p]."""
     _number_embedding(model, p)  # checks p against the vocabulary
     tokens, answers = all_pairs(p, model.W_E.device)
@@ -173,7 +177,7 @@ def modular_addition_accuracy(model: Any, p: int, batch_size: int = 4096) -> flo
 
 @dataclass
 class FourierResult(Result):
-    kind = "fourier"
+    result_type = "fourier"
 
     p: int
     spectrum: torch.Tensor  # [p//2 + 1] norm of W_E[:p] at each frequency, index = frequency
@@ -220,7 +224,7 @@ class FourierResult(Result):
 
 
 def fourier_analysis(
-    model: Any,
+    model: Transformer,
     p: int,
     factor: float = 4.0,
     n_controls: int = 3,

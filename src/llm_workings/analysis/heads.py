@@ -22,32 +22,26 @@ Two families of score, both built on the same "where would an ideal head look" m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..data.tasks import repeated_tokens
 from ..transformer.cache import ActivationCache
+from .conventions import AnalysisError, check_index, check_tokens
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 # TransformerLens's head_detector names; the plain names are the ARENA-style scores below.
 HEAD_KINDS = ("previous_token_head", "duplicate_token_head", "induction_head")
 SCORE_KINDS = {"previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head", "induction": "induction_head"}
 
 
-# -- inputs ---------------------------------------------------------------------------------------
-def _as_batch(tokens: torch.Tensor) -> torch.Tensor:
-    """Token ids [pos] or [batch, pos] -> [batch, pos]."""
-    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point():
-        raise ValueError(f"expected token ids as an integer tensor [batch, pos] or [pos]; got {tokens!r:.80}")
-    if tokens.ndim not in (1, 2) or tokens.shape[-1] < 1:
-        raise ValueError(f"expected tokens of shape [batch, pos] or [pos]; got {list(tokens.shape)}")
-    return tokens[None] if tokens.ndim == 1 else tokens
-
-
 def repeated_random_tokens(
-    model_or_vocab: Any, batch: int = 8, half: int = 20, seed: int = 0, bos: int | None = 0, distinct: bool = False
+    model_or_vocab: Transformer | int, batch: int = 8, half: int = 20, seed: int = 0, bos: int | None = 0, distinct: bool = False
 ) -> torch.Tensor:
     """[batch, (1) + 2 * half] sequences [BOS, r, r]: random tokens r, then the same tokens again.
 
@@ -62,7 +56,9 @@ def repeated_random_tokens(
         return torch.from_numpy(repeated_tokens(rng, batch, half, d_vocab, bos)).to(device)
     pool = np.array([t for t in range(d_vocab) if t != bos])
     if not 1 <= half <= len(pool) or batch < 1:
-        raise ValueError(f"distinct halves need 1 <= half <= {len(pool)} tokens and batch >= 1; got half={half}, batch={batch}")
+        raise AnalysisError(
+            f"distinct halves need 1 <= half <= {len(pool)} tokens and batch >= 1; got half={half}, batch={batch}"
+        )
     body = np.stack([rng.choice(pool, size=half, replace=False) for _ in range(batch)])
     rows = np.concatenate([body, body], axis=1)
     if bos is not None:
@@ -71,7 +67,7 @@ def repeated_random_tokens(
 
 
 # -- patterns -------------------------------------------------------------------------------------
-def attention_patterns(model: Any, tokens_or_cache: torch.Tensor | ActivationCache) -> torch.Tensor:
+def attention_patterns(model: Transformer, tokens_or_cache: torch.Tensor | ActivationCache) -> torch.Tensor:
     """Every head's attention pattern, [layer, batch, head, query_pos, key_pos].
 
     Pass tokens (the model runs with only `hook_pattern` cached) or a cache that holds the patterns.
@@ -79,7 +75,7 @@ def attention_patterns(model: Any, tokens_or_cache: torch.Tensor | ActivationCac
     if isinstance(tokens_or_cache, ActivationCache):
         cache = tokens_or_cache
     else:
-        tokens = _as_batch(tokens_or_cache)
+        tokens = check_tokens(model, tokens_or_cache)
         with torch.no_grad():
             _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
     return torch.stack([cache["pattern", layer] for layer in range(model.cfg.n_layers)])
@@ -93,7 +89,10 @@ def detection_patterns(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     - duplicate_token_head: earlier keys holding the query's token (not the query itself);
     - induction_head: the key just after each of those earlier occurrences (never beyond the query).
     """
-    batch = _as_batch(tokens).cpu()
+    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.ndim not in (1, 2):
+        shape = list(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise AnalysisError(f"detection patterns are built from token ids, an integer tensor [batch, pos] or [pos]; got {shape}")
+    batch = (tokens if tokens.ndim == 2 else tokens[None]).cpu()
     n = batch.shape[-1]
     earlier = torch.ones(n, n, dtype=torch.bool).tril(-1)  # key < query
     previous = torch.diag(torch.ones(n - 1, dtype=torch.bool), -1)
@@ -111,7 +110,7 @@ def detection_patterns(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _check_kind(kind: str, allowed) -> None:
     if kind not in allowed:
-        raise KeyError(f"unknown head kind {kind!r}; expected one of {', '.join(map(repr, allowed))}")
+        raise AnalysisError(f"unknown head kind {kind!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
 # -- ARENA-style scores ---------------------------------------------------------------------------
@@ -119,7 +118,7 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     """Mean attention on the target keys over the queries that have any: pattern [layer, batch, head,
     q, k] and targets [batch, q, k] (0/1) -> [layer, head]. NaN where no query has a target."""
     if pattern.ndim != 5 or targets.shape != (pattern.shape[1], *pattern.shape[3:]):
-        raise ValueError(
+        raise AnalysisError(
             f"expected pattern [layer, batch, head, q, k] and targets [batch, q, k]; "
             f"got {list(pattern.shape)} and {list(targets.shape)}"
         )
@@ -132,7 +131,8 @@ def target_attention(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tens
 def head_kind_score(pattern: torch.Tensor, tokens: torch.Tensor, kind: str) -> torch.Tensor:
     """ "previous_token", "duplicate_token" or "induction" score per [layer, head] (see module doc)."""
     _check_kind(kind, SCORE_KINDS)
-    return target_attention(pattern, detection_patterns(_as_batch(tokens))[SCORE_KINDS[kind]])
+    targets = detection_patterns(tokens)[SCORE_KINDS[kind]]
+    return target_attention(pattern, targets if targets.ndim == 3 else targets[None])
 
 
 def attention_entropy(pattern: torch.Tensor, per_query: bool = False) -> torch.Tensor:
@@ -140,7 +140,7 @@ def attention_entropy(pattern: torch.Tensor, per_query: bool = False) -> torch.T
     (mean over batch and queries), or [layer, head, q] (mean over batch) with `per_query`.
     A head spreading evenly over n keys scores log(n); one attending a single key scores 0."""
     if pattern.ndim != 5:
-        raise ValueError(f"expected pattern [layer, batch, head, q, k]; got {list(pattern.shape)}")
+        raise AnalysisError(f"expected pattern [layer, batch, head, q, k]; got {list(pattern.shape)}")
     entropy = -torch.special.xlogy(pattern, pattern).sum(-1)  # xlogy: 0 * log 0 = 0 for masked keys
     entropy = entropy.mean(1)
     return entropy if per_query else entropy.mean(-1)
@@ -158,7 +158,7 @@ def detection_score(
     / [q, k] for one prompt. detection_pattern: [q, k], or [batch, q, k] (one per prompt).
     """
     if pattern.ndim < 2 or pattern.shape[-1] != pattern.shape[-2]:
-        raise ValueError(f"expected square attention patterns [..., q, k]; got {list(pattern.shape)}")
+        raise AnalysisError(f"expected square attention patterns [..., q, k]; got {list(pattern.shape)}")
     given_ndim = pattern.ndim
     if given_ndim <= 3:
         pattern = pattern.reshape(1, -1, *pattern.shape[-2:])  # [batch 1, head, q, k]
@@ -169,7 +169,7 @@ def detection_score(
         or detection_pattern.shape[-2:] != pattern.shape[-2:]
         or detection_pattern.shape[0] not in (1, pattern.shape[-4])
     ):
-        raise ValueError(
+        raise AnalysisError(
             f"detection pattern {list(detection_pattern.shape)} does not fit attention patterns "
             f"{list(pattern.shape)}; expected [q, k] or [batch, q, k]"
         )
@@ -185,12 +185,16 @@ def detection_score(
 
 
 def detect_head_scores(
-    model: Any, tokens: torch.Tensor, kind: str | torch.Tensor, exclude_bos: bool = False, exclude_current_token: bool = False
+    model: Transformer,
+    tokens: torch.Tensor,
+    kind: str | torch.Tensor,
+    exclude_bos: bool = False,
+    exclude_current_token: bool = False,
 ) -> torch.Tensor:
     """[layer, head] detection scores on tokens [batch, pos]: the numbers TransformerLens's
     `detect_head(model, prompts, kind)` gives for the same prompts. `kind` is a HEAD_KINDS name or a
     detection pattern [pos, pos]."""
-    tokens = _as_batch(tokens)
+    tokens = check_tokens(model, tokens)
     if isinstance(kind, str):
         _check_kind(kind, HEAD_KINDS)
         kind = detection_patterns(tokens)[kind]
@@ -205,7 +209,7 @@ class HeadScores(Result):
     scores: dict[str, torch.Tensor]
     layer_labels: list[str] = field(default_factory=list)
     head_labels: list[str] = field(default_factory=list)
-    kind = "head_scores"
+    result_type = "head_scores"
 
     def __post_init__(self) -> None:
         n_layers, n_heads = next(iter(self.scores.values())).shape
@@ -238,12 +242,14 @@ class HeadScores(Result):
 
 
 def head_scores(
-    model: Any, tokens: torch.Tensor, kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy")
+    model: Transformer,
+    tokens: torch.Tensor,
+    kinds: tuple[str, ...] = ("previous_token", "duplicate_token", "induction", "entropy"),
 ) -> HeadScores:
     """Run the model once and score every head by each kind (the SCORE_KINDS, and "entropy")."""
     for kind in kinds:
         _check_kind(kind, (*SCORE_KINDS, "entropy"))
-    tokens = _as_batch(tokens)
+    tokens = check_tokens(model, tokens)
     pattern = attention_patterns(model, tokens)
     return HeadScores(
         {kind: attention_entropy(pattern) if kind == "entropy" else head_kind_score(pattern, tokens, kind) for kind in kinds}
@@ -255,18 +261,18 @@ class AttentionPattern(Result):
     """One head's attention on one prompt, [query_pos, key_pos], with the tokens as labels."""
 
     pattern: torch.Tensor
-    tokens: list[str]
+    str_tokens: list[str]  # the prompt's tokens as text (or ids), the axes' labels
     layer: int
     head: int
-    kind = "attention_pattern"
+    result_type = "attention_pattern"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()
         heatmap(
             ax,
             self.pattern,
-            self.tokens,
-            self.tokens,
+            self.str_tokens,
+            self.str_tokens,
             title=f"attention pattern L{self.layer}H{self.head}",
             xlabel="key (attended to)",
             ylabel="query",
@@ -276,22 +282,18 @@ class AttentionPattern(Result):
 
 
 def head_pattern(
-    model: Any, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0, labels: list[str] | None = None
+    model: Transformer, tokens: torch.Tensor, layer: int, head: int, prompt: int = 0, labels: list[str] | None = None
 ) -> AttentionPattern:
     """The pattern of head `head` in `layer` on prompt `prompt` of tokens, labelled with its tokens
     (decoded by the model's tokenizer when it has one, else the ids)."""
-    tokens = _as_batch(tokens)
-    for name, value, limit in (
-        ("layer", layer, model.cfg.n_layers),
-        ("head", head, model.cfg.n_heads),
-        ("prompt", prompt, tokens.shape[0]),
-    ):
-        if not 0 <= value < limit:
-            raise ValueError(f"{name} must be in [0, {limit}); got {value}")
+    tokens = check_tokens(model, tokens)
+    check_index("layer", layer, model.cfg.n_layers)
+    check_index("head", head, model.cfg.n_heads)
+    check_index("prompt", prompt, tokens.shape[0])
     row = tokens[prompt : prompt + 1]
     pattern = attention_patterns(model, row)[layer, 0, head]
     if labels is None:
         labels = model.to_str_tokens(row) if model.tokenizer is not None else [str(t) for t in row[0].tolist()]
     if len(labels) != row.shape[1]:
-        raise ValueError(f"got {len(labels)} labels for {row.shape[1]} tokens")
+        raise AnalysisError(f"got {len(labels)} labels for {row.shape[1]} tokens")
     return AttentionPattern(pattern, list(labels), layer, head)

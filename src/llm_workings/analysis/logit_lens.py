@@ -17,11 +17,15 @@ last layer's logits equal the model's logits exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .conventions import AnalysisError, check_tokens
 from .results import Result, heatmap
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
 
 # Keep full [layer, batch, pos, d_vocab] logits by default only up to this many numbers (64 MB).
 KEEP_LOGITS_LIMIT = 2**24
@@ -38,7 +42,7 @@ class LogitLens(Result):
     top_strs: the top-1 token as text, `[layer][batch][pos]`, when the model has a tokenizer.
     """
 
-    kind = "logit_lens"
+    result_type = "logit_lens"
     labels: list[str]
     tokens: torch.Tensor
     target: torch.Tensor
@@ -55,7 +59,7 @@ class LogitLens(Result):
         """Layer x position heatmap of the target's probability for one prompt, each cell labelled
         with the layer's top-1 token (as text when the model has a tokenizer, else its id)."""
         if not 0 <= prompt < self.tokens.shape[0]:
-            raise ValueError(f"prompt must be in [0, {self.tokens.shape[0]}), got {prompt}")
+            raise AnalysisError(f"prompt must be in [0, {self.tokens.shape[0]}), got {prompt}")
         ax = fig.add_subplot(1, 1, 1)
         probs = self.target_prob[:, prompt]  # [layer, pos]
         xlabels = self.str_tokens[prompt] if self.str_tokens else [str(t) for t in self.tokens[prompt].tolist()]
@@ -87,7 +91,7 @@ class LogitLens(Result):
 
 @torch.no_grad()
 def logit_lens(
-    model: Any,
+    model: Transformer,
     tokens: torch.Tensor,
     incl_mid: bool = False,
     target: torch.Tensor | None = None,
@@ -101,20 +105,20 @@ def logit_lens(
     next token, so the last position has none. keep_logits: keep the full `[layer, batch, pos,
     d_vocab]` logits; by default only when they fit in `KEEP_LOGITS_LIMIT` numbers.
     """
-    tokens = model.check_tokens(tokens)
+    tokens = check_tokens(model, tokens)
     batch, n_pos = tokens.shape
     d_vocab = model.cfg.d_vocab
     if not 1 <= top_k <= d_vocab:
-        raise ValueError(f"top_k must be in [1, d_vocab={d_vocab}], got {top_k}")
+        raise AnalysisError(f"top_k must be in [1, d_vocab={d_vocab}], got {top_k}")
     if target is None:
         target = torch.full_like(tokens, -1)
         target[:, :-1] = tokens[:, 1:]
     else:
         target = torch.as_tensor(target, device=tokens.device).long()
         if target.shape != tokens.shape:
-            raise ValueError(f"target must be token ids [batch, pos] = {list(tokens.shape)}; got {list(target.shape)}")
+            raise AnalysisError(f"target must be token ids [batch, pos] = {list(tokens.shape)}; got {list(target.shape)}")
         if ((target < -1) | (target >= d_vocab)).any():
-            raise ValueError(f"target ids must lie in [0, {d_vocab}) (or -1 for none)")
+            raise AnalysisError(f"target ids must lie in [0, {d_vocab}) (or -1 for none)")
 
     _, cache = model.run_with_cache(
         tokens, names_filter=lambda name: name.endswith(("hook_resid_pre", "hook_resid_mid", "hook_resid_post"))

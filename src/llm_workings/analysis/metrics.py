@@ -18,13 +18,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .conventions import AnalysisError, Position
+
 Metric = Callable[[torch.Tensor], torch.Tensor]
-Position = int | torch.Tensor
 
 
 def _check_logits(logits: torch.Tensor, batch: int, what: str) -> None:
     if logits.ndim < 3 or logits.shape[-3] != batch:
-        raise ValueError(f"{what} expects logits [..., batch={batch}, pos, d_vocab]; got {list(logits.shape)}")
+        raise AnalysisError(f"{what} expects logits [..., batch={batch}, pos, d_vocab]; got {list(logits.shape)}")
 
 
 def answer_logits(logits: torch.Tensor, answers: torch.Tensor, position: Position = -1) -> torch.Tensor:
@@ -37,7 +38,7 @@ def answer_logits(logits: torch.Tensor, answers: torch.Tensor, position: Positio
     else:
         position = torch.as_tensor(position, device=logits.device)
         if position.shape != (batch,):
-            raise ValueError(f"position must be an int or one per prompt [batch={batch}]; got {list(position.shape)}")
+            raise AnalysisError(f"position must be an int or one per prompt [batch={batch}]; got {list(position.shape)}")
         at = logits[..., torch.arange(batch, device=logits.device), position, :]
     index = answers.to(logits.device)
     index = index if index.ndim == 2 else index[:, None]
@@ -49,7 +50,7 @@ def logit_diff(logits: torch.Tensor, answers: torch.Tensor, position: Position =
     """logit[correct] - logit[wrong] at `position` for answers `[batch, 2]` (a single answer
     `[batch]` gives its logit alone); the mean over prompts unless `per_prompt`."""
     if answers.ndim == 2 and answers.shape[1] != 2:
-        raise ValueError(f"answers are [batch, 2] (correct, wrong) token ids or [batch]; got {list(answers.shape)}")
+        raise AnalysisError(f"answers are [batch, 2] (correct, wrong) token ids or [batch]; got {list(answers.shape)}")
     picked = answer_logits(logits, answers, position)
     diff = picked[..., 0] - picked[..., 1] if answers.ndim == 2 else picked
     return diff if per_prompt else diff.mean(-1)
@@ -58,7 +59,7 @@ def logit_diff(logits: torch.Tensor, answers: torch.Tensor, position: Position =
 def normalized(value: torch.Tensor | float, clean: float, corrupted: float) -> torch.Tensor | float:
     """Rescale a metric so the corrupted run scores 0 and the clean run scores 1."""
     if clean == corrupted:
-        raise ValueError(f"the clean and corrupted runs score the same ({clean:.4g}); nothing to normalize by")
+        raise AnalysisError(f"the clean and corrupted runs score the same ({clean:.4g}); nothing to normalize by")
     return (value - corrupted) / (clean - corrupted)
 
 
@@ -72,7 +73,7 @@ class LogitDiff:
             or answers.ndim not in (1, 2)
             or (answers.ndim == 2 and answers.shape[1] != 2)
         ):
-            raise ValueError(
+            raise AnalysisError(
                 f"answers are token ids [batch, 2] (correct, wrong) or [batch]; got {answers.dtype} {list(answers.shape)}"
             )
         self.answers, self.position = answers.long(), position
@@ -93,9 +94,11 @@ class NextTokenLoss:
 
     def __init__(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         if tokens.ndim != 2 or tokens.shape[1] < 2:
-            raise ValueError(f"NextTokenLoss needs tokens [batch, pos >= 2]; got {list(tokens.shape)}")
+            raise AnalysisError(f"NextTokenLoss needs tokens [batch, pos >= 2]; got {list(tokens.shape)}")
         if mask is not None and mask.shape != (tokens.shape[0], tokens.shape[1] - 1):
-            raise ValueError(f"mask must be [batch, pos - 1] = {[tokens.shape[0], tokens.shape[1] - 1]}; got {list(mask.shape)}")
+            raise AnalysisError(
+                f"mask must be [batch, pos - 1] = {[tokens.shape[0], tokens.shape[1] - 1]}; got {list(mask.shape)}"
+            )
         self.tokens, self.mask = tokens, mask
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:

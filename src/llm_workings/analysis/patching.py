@@ -20,17 +20,18 @@ stream, since nothing before it changes. `batch_size` caps the rows of one forwa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from ..transformer import Transformer, act_name
+from .conventions import AnalysisError, Direction, check_direction, check_layers, check_pair
+from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, normalized, score_runs
 from .results import Result, heatmap
-
-Direction = Literal["denoise", "noise"]
 
 # activation -> the per-example axes of its tensor (batch excluded), as hook shape comments give them
 RESIDUAL = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -72,7 +73,7 @@ class PatchingResult(ScoredAgainstRuns):
     corrupted: float
     direction: str = "denoise"
     labels: dict[str, list[str]] = field(default_factory=dict)
-    kind = "activation_patching"
+    result_type = "activation_patching"
 
     def draw(self, fig: Any) -> None:
         values, rows, cols = _as_grid(self.normalized, self.axes, self.labels)
@@ -111,45 +112,30 @@ def _as_grid(values: torch.Tensor, axes: list[str], labels: dict[str, list[str]]
 
 
 # -- input checks ------------------------------------------------------------------------------------
-def check_pair(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token pairs must line up position by position, since patching swaps activations cell by cell."""
-    pair = []
-    for name, tokens in (("clean", clean), ("corrupted", corrupted)):
-        if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} tokens must be token ids, an integer tensor [batch, pos]; got {type(tokens).__name__}")
-        pair.append(model._tokens(tokens, prepend_bos=False))
-    if pair[0].shape != pair[1].shape:
-        raise ValueError(
-            f"clean tokens {list(pair[0].shape)} and corrupted tokens {list(pair[1].shape)} must have "
-            "the same [batch, pos] shape: patching swaps activations position by position"
-        )
-    return pair[0], pair[1]
-
-
 def check_activation(model: Transformer, activation: str, allowed: tuple[str, ...]) -> None:
     if activation not in allowed:
-        raise KeyError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
+        raise AnalysisError(f"cannot patch {activation!r} here; choose one of {', '.join(allowed)}")
     if act_name(activation, 0) not in model.hook_dict:
-        raise KeyError(
+        raise AnalysisError(
             f"this model has no {act_name(activation, 0)!r} hook "
             f"({'attention-only' if model.cfg.attn_only else 'parallel attention and MLP'})"
         )
 
 
-def check_layers(model: Transformer, layers: Any) -> list[int]:
-    n_layers = model.cfg.n_layers
-    layers = list(range(n_layers)) if layers is None else [int(layer) for layer in layers]
-    bad = [layer for layer in layers if not 0 <= layer < n_layers]
-    if bad:
-        raise ValueError(f"layers must lie in [0, {n_layers}) for this {n_layers}-layer model; got {bad}")
-    return layers
+def check_cells(model: Transformer, activation: str, indexed: tuple[str, ...]) -> tuple[str, ...]:
+    """The axes of `activation`, once it is known to exist in `model` and to have every `indexed` axis."""
+    check_activation(model, activation, tuple(AXES))
+    axes = AXES[activation]
+    unknown = [axis for axis in indexed if axis not in axes]
+    if unknown:
+        raise AnalysisError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+    return axes
 
 
-def runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):
+def cached_runs(model: Transformer, clean: torch.Tensor, corrupted: torch.Tensor, names: list[str], direction: Direction):
     """(base tokens, base cache, source cache, clean score logits, corrupted logits): the base run is the
     one patched into, the source run the one patched from."""
-    if direction not in ("denoise", "noise"):
-        raise ValueError(f"direction is 'denoise' (patch clean into corrupted) or 'noise' (the reverse); got {direction!r}")
+    check_direction(direction)
     keep = set(names) | {f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)}
     with torch.no_grad():
         clean_logits, clean_cache = model.run_with_cache(clean, names_filter=lambda n: n in keep)
@@ -182,34 +168,20 @@ def cell_masks(shape: tuple[int, ...], axes: tuple[str, ...], indexed: tuple[str
     return masks
 
 
-@torch.no_grad()
-def sweep_layer(
-    model: Transformer,
-    base_resid: torch.Tensor,
-    hook: str,
-    source: torch.Tensor,
-    masks: torch.Tensor,
-    metric: Metric,
-    batch_size: int,
-) -> torch.Tensor:
-    """Score one patched run per mask: each starts at the hook's layer from `base_resid` (the base run's
-    `resid_pre` there) with `source` written wherever its mask is True. Returns `[cells]`."""
-    layer = model.hook_dict[hook].layer()
-    batch = base_resid.shape[0]
-    per_forward = max(1, batch_size // batch)
-    scores = []
-    for start in range(0, len(masks), per_forward):
-        chunk = masks[start : start + per_forward].to(source.device)
-        n = len(chunk)
+def _patch_where(name: str, source: torch.Tensor, masks: torch.Tensor) -> Callable[[range], Hooks]:
+    """The patch setter of every sweep here: copy i of a forward pass takes `source` at hook `name`
+    wherever mask i is True, and keeps its own activation elsewhere."""
 
-        def patch(act: torch.Tensor, _hook, chunk=chunk, n=n) -> torch.Tensor:
-            runs_ = act.view(n, batch, *act.shape[1:])
-            return torch.where(chunk[:, None], source[None].to(act.dtype), runs_).view_as(act)
+    def hooks_for(runs: range) -> Hooks:
+        chunk = masks[runs.start : runs.stop].to(source.device)
 
-        with model.hooks([(hook, patch)]):
-            logits = model(base_resid.repeat(n, 1, 1), start_at_layer=layer)
-        scores.append(score_runs(metric, logits.view(n, batch, *logits.shape[1:])))
-    return torch.cat(scores)
+        def patch(act: torch.Tensor, _hook: Any) -> torch.Tensor:
+            copies = act.view(len(chunk), -1, *act.shape[1:])
+            return torch.where(chunk[:, None], source[None].to(act.dtype), copies).view_as(act)
+
+        return [(name, patch)]
+
+    return hooks_for
 
 
 def activation_patch(
@@ -219,29 +191,26 @@ def activation_patch(
     metric: Metric,
     activation: str,
     indexed: tuple[str, ...],
-    layers: Any = None,
+    layers: Iterable[int] | None = None,
     direction: Direction = "denoise",
     batch_size: int = 64,
     progress: bool = True,
 ) -> PatchingResult:
     """The general sweep: patch `activation` in each layer, one cell per index along the `indexed` axes
     (e.g. ("pos",) for the residual stream, ("head",) or ("pos", "head") for head vectors)."""
-    allowed = tuple(AXES)
-    check_activation(model, activation, allowed)
-    axes = AXES[activation]
-    unknown = [axis for axis in indexed if axis not in axes]
-    if unknown:
-        raise ValueError(f"{activation} has axes {', '.join(axes)}; cannot index by {', '.join(unknown)}")
+    axes = check_cells(model, activation, indexed)
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
     if batch_size < 1:
-        raise ValueError(f"batch_size is the most rows in one forward pass, at least 1; got {batch_size}")
+        raise AnalysisError(f"batch_size is the most rows in one forward pass, at least 1; got {batch_size}")
     names = [act_name(activation, layer) for layer in layers]
-    _, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, names, direction)
+    _, base_cache, source_cache, clean_logits, corrupted_logits = cached_runs(model, clean, corrupted, names, direction)
     values = []
     for layer, name in zip(tqdm(layers, desc=f"patching {activation}", disable=not progress, leave=False), names):
-        masks = cell_masks(tuple(source_cache[name].shape[1:]), axes, indexed)
-        values.append(sweep_layer(model, base_cache["resid_pre", layer], name, source_cache[name], masks, metric, batch_size))
+        source = source_cache[name]
+        masks = cell_masks(tuple(source.shape[1:]), axes, indexed)
+        patch = _patch_where(name, source, masks)
+        values.append(score_stacked_runs(model, base_cache["resid_pre", layer], layer, len(masks), patch, metric, batch_size))
     sizes = [source_cache[names[0]].shape[1 + axes.index(axis)] for axis in indexed]
     labels = {"layer": [str(layer) for layer in layers]}
     for axis in ("pos", "dest_pos"):
@@ -264,7 +233,7 @@ def patch_residual(
     """Patch one position of a residual-stream activation (`resid_pre`, `resid_mid`, `resid_post`) or a
     block's `attn_out` / `mlp_out`, for every layer x position: values `[layer, pos]`."""
     if activation not in RESIDUAL:
-        raise KeyError(f"patch_residual patches {', '.join(RESIDUAL)}; got {activation!r} (heads: patch_heads)")
+        raise AnalysisError(f"patch_residual patches {', '.join(RESIDUAL)}; got {activation!r} (heads: patch_heads)")
     return activation_patch(model, clean, corrupted, metric, activation, ("pos",), **kwargs)
 
 
@@ -286,7 +255,7 @@ def patch_heads(
     elif activation in HEAD_VECTORS:
         indexed = ("pos", "head") if by_position else ("head",)
     else:
-        raise KeyError(
+        raise AnalysisError(
             f"patch_heads patches {', '.join(HEAD_VECTORS)} or pattern; got {activation!r} (the residual stream: patch_residual)"
         )
     return activation_patch(model, clean, corrupted, metric, activation, indexed, **kwargs)

@@ -24,19 +24,16 @@ sender output sent along the path; "noise" runs the clean prompt with the corrup
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..transformer import Transformer
+from ..transformer import ActivationCache, Transformer
+from .conventions import AnalysisError, Direction, check_pair, component
+from .engine import Hooks, score_stacked_runs
 from .metrics import Metric, score_runs
-from .patching import Direction, ScoredAgainstRuns, check_pair, runs
-
-_HEAD = re.compile(r"^L(\d+)H(\d+)$")
-_MLP = re.compile(r"^L(\d+) mlp$")
-_HEAD_INPUT = re.compile(r"^L(\d+)H(\d+)\.([qkv])$")
+from .patching import ScoredAgainstRuns, cached_runs
 
 
 @dataclass
@@ -49,7 +46,7 @@ class PathPatchingResult(ScoredAgainstRuns):
     clean: float
     corrupted: float
     direction: str = "denoise"
-    kind = "path_patching"
+    result_type = "path_patching"
 
     def draw(self, fig: Any) -> None:
         ax = fig.add_subplot()
@@ -66,41 +63,16 @@ class PathPatchingResult(ScoredAgainstRuns):
 # -- naming components ----------------------------------------------------------------------------
 def _sender(model: Transformer, name: str) -> tuple[int, int | None]:
     """(layer, head) for "L1H2", (layer, None) for "L1 mlp"."""
-    cfg = model.cfg
-    if (m := _HEAD.match(name)) is not None:
-        layer, head = int(m[1]), int(m[2])
-        if head >= cfg.n_heads:
-            raise ValueError(f"sender {name!r}: head must lie in [0, {cfg.n_heads})")
-    elif (m := _MLP.match(name)) is not None:
-        if cfg.attn_only:
-            raise ValueError(f"sender {name!r}: this model is attention-only")
-        layer, head = int(m[1]), None
-    else:
-        raise ValueError(f"a sender is a head 'L1H2' or an MLP 'L1 mlp'; got {name!r}")
-    if layer >= cfg.n_layers:
-        raise ValueError(f"sender {name!r}: layer must lie in [0, {cfg.n_layers})")
-    return layer, head
+    comp = component(model, name, ("head", "mlp"), role="sender")
+    return comp.layer, comp.index if comp.part == "head" else None
 
 
 def _receiver(model: Transformer, name: str) -> tuple[int, int | None, str]:
     """(layer, head, input) with input q/k/v for a head, "mlp" for an MLP, "logits" at layer n_layers."""
-    cfg = model.cfg
     if name == "logits":
-        return cfg.n_layers, None, "logits"
-    if (m := _HEAD_INPUT.match(name)) is not None:
-        layer, head, which = int(m[1]), int(m[2]), m[3]
-        n = cfg.n_heads if which == "q" else cfg.n_kv_heads
-        if head >= n:
-            raise ValueError(f"receiver {name!r}: {'query' if which == 'q' else 'key/value'} head must lie in [0, {n})")
-    elif (m := _MLP.match(name)) is not None:
-        if cfg.attn_only:
-            raise ValueError(f"receiver {name!r}: this model is attention-only")
-        layer, head, which = int(m[1]), None, "mlp"
-    else:
-        raise ValueError(f"a receiver is a head input 'L1H2.q' / '.k' / '.v', an MLP 'L1 mlp' or 'logits'; got {name!r}")
-    if layer >= cfg.n_layers:
-        raise ValueError(f"receiver {name!r}: layer must lie in [0, {cfg.n_layers})")
-    return layer, head, which
+        return model.cfg.n_layers, None, "logits"
+    comp = component(model, name, ("head input", "mlp"), role="receiver", also=("'logits'",))
+    return (comp.layer, comp.index, comp.input) if comp.part == "head" else (comp.layer, None, "mlp")
 
 
 def _reaches(sender: tuple[int, int | None], receiver: tuple[int, int | None, str], parallel: bool) -> bool:
@@ -122,7 +94,7 @@ def default_senders(model: Transformer, receivers: list[tuple[int, int | None, s
 
 
 # -- the sweep ------------------------------------------------------------------------------------
-def _sender_outputs(model: Transformer, cache, senders: list[tuple[int, int | None]]) -> torch.Tensor:
+def _sender_outputs(model: Transformer, cache: ActivationCache, senders: list[tuple[int, int | None]]) -> torch.Tensor:
     """What each sender writes into the residual stream: `[sender, batch, pos, d_model]`."""
     outputs = []
     for layer, head in senders:
@@ -133,7 +105,7 @@ def _sender_outputs(model: Transformer, cache, senders: list[tuple[int, int | No
     return torch.stack(outputs)
 
 
-def _stream_read(model: Transformer, cache, layer: int, which: str) -> torch.Tensor:
+def _stream_read(model: Transformer, cache: ActivationCache, layer: int, which: str) -> torch.Tensor:
     """The residual stream the receiver reads in the base run."""
     if which == "logits":
         return cache["resid_post", model.cfg.n_layers - 1]
@@ -144,9 +116,9 @@ def _stream_read(model: Transformer, cache, layer: int, which: str) -> torch.Ten
 
 def _receiver_input(model: Transformer, layer: int, head: int | None, which: str, stream: torch.Tensor) -> torch.Tensor:
     """The receiver's input computed from a residual stream `[..., pos, d_model]`: a head's q/k/v
-    (before rotary, as hook_q/k/v hold it), the MLP's normed input, or the stream itself for logits."""
+    (before rotary, as hook_q/k/v hold it), the MLP's normed input, or the final norm's output."""
     if which == "logits":
-        return stream
+        return model.ln_final(stream)
     block = model.blocks[layer]
     if which == "mlp":
         return block.ln2(stream)
@@ -170,18 +142,18 @@ def path_patch(
     """The metric when each sender's patched output reaches only the receivers, one score per sender."""
     clean, corrupted = check_pair(model, clean, corrupted)
     if not receivers:
-        raise ValueError("give at least one receiver, e.g. ['logits'] or ['L1H2.k']")
+        raise AnalysisError("give at least one receiver, e.g. ['logits'] or ['L1H2.k']")
     if "logits" in receivers and len(receivers) > 1:
-        raise ValueError("'logits' is a receiver on its own: it takes the whole final residual stream")
+        raise AnalysisError("'logits' is a receiver on its own: it takes the whole final residual stream")
     parsed_receivers = [_receiver(model, r) for r in receivers]
     sender_names = default_senders(model, parsed_receivers) if senders is None else list(senders)
     parsed_senders = [_sender(model, s) for s in sender_names]
     for name, sender in zip(sender_names, parsed_senders):
         late = [r for r, p in zip(receivers, parsed_receivers) if not _reaches(sender, p, model.cfg.parallel_residual)]
         if late:
-            raise ValueError(f"sender {name!r} writes into the residual stream after receiver {late[0]!r} reads it")
+            raise AnalysisError(f"sender {name!r} writes into the residual stream after receiver {late[0]!r} reads it")
     if not sender_names:
-        raise ValueError(f"no component writes into the stream before {', '.join(receivers)}")
+        raise AnalysisError(f"no component writes into the stream before {', '.join(receivers)}")
 
     names = set()
     for layer, head in parsed_senders:
@@ -192,41 +164,36 @@ def path_patch(
         for layer, _, which in parsed_receivers
         if which == "mlp" and not model.cfg.parallel_residual
     }
-    base, base_cache, source_cache, clean_logits, corrupted_logits = runs(model, clean, corrupted, sorted(names), direction)
+    _, base_cache, source_cache, clean_logits, corrupted_logits = cached_runs(model, clean, corrupted, sorted(names), direction)
     delta = _sender_outputs(model, source_cache, parsed_senders) - _sender_outputs(model, base_cache, parsed_senders)
 
-    scores = []
-    batch = base.shape[0]
-    per_forward = max(1, batch_size // batch)
-    for start in range(0, len(sender_names), per_forward):
-        d = delta[start : start + per_forward]  # [n, batch, pos, d_model]
-        inputs = [
-            _receiver_input(model, layer, head, which, _stream_read(model, base_cache, layer, which)[None] + d)
-            for layer, head, which in parsed_receivers
+    def hooks_for(runs: range) -> Hooks:
+        d = delta[runs.start : runs.stop]  # [n, batch, pos, d_model]
+        return [
+            (_receiver_hook(layer, which), _replacer(_receiver_input(model, layer, head, which, stream[None] + d), head))
+            for (layer, head, which), stream in zip(parsed_receivers, streams)
         ]
-        if receivers == ["logits"]:  # the direct path: the final stream goes straight to the unembedding
-            logits = model.unembed(model.ln_final(inputs[0]))
-        else:
-            hooks = [
-                (
-                    f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}",
-                    _replacer(patched, head),
-                )
-                for (layer, head, which), patched in zip(parsed_receivers, inputs)
-            ]
-            first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
-            with model.hooks(hooks):
-                logits = model(base_cache["resid_pre", first].repeat(len(d), 1, 1), start_at_layer=first)
-            logits = logits.view(len(d), batch, *logits.shape[1:])
-        scores.append(score_runs(metric, logits))
+
+    streams = [_stream_read(model, base_cache, layer, which) for layer, _, which in parsed_receivers]
+    first = min(layer for layer, _, _ in parsed_receivers)  # nothing before the receivers changes
+    # the direct path to the logits starts after the last block, from the stream ln_final reads
+    start = base_cache["resid_pre", first] if first < model.cfg.n_layers else streams[0]
+    scores = score_stacked_runs(model, start, first, len(sender_names), hooks_for, metric, batch_size)
     return PathPatchingResult(
         sender_names,
         list(receivers),
-        torch.cat(scores),
+        scores,
         float(score_runs(metric, clean_logits[None])),
         float(score_runs(metric, corrupted_logits[None])),
         direction,
     )
+
+
+def _receiver_hook(layer: int, which: str) -> str:
+    """Where the receiver's input is written: its head's hook_q/k/v, or the output of the norm before it."""
+    if which == "logits":
+        return "ln_final.hook_normalized"
+    return f"blocks.{layer}.ln2.hook_normalized" if which == "mlp" else f"blocks.{layer}.attn.hook_{which}"
 
 
 def _replacer(patched: torch.Tensor, head: int | None):

@@ -28,12 +28,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..transformer import act_name
+from ..transformer import Transformer, act_name
+from .conventions import AnalysisError, check_tokens, hook_name
 from .results import Result, heatmap
 
 HookSpec = str | tuple[str, int]
-Kind = Literal["logistic", "linear"]
-KINDS = ("logistic", "linear")
+ProbeKind = Literal["logistic", "linear"]
+PROBE_KINDS = ("logistic", "linear")
 _NOT_PER_POSITION = ("hook_pattern", "hook_attn_scores")  # [batch, head, query, key]: no single position
 
 
@@ -45,22 +46,21 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a tensor or an array, got {type(x).__name__}") from None
+        raise AnalysisError(f"{name} must be a tensor or an array, got {type(x).__name__}") from None
 
 
-def hook_names(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
+def hook_names(model: Transformer, hooks: HookSpec | Sequence[HookSpec]) -> list[str]:
     """Full hook names for short or full ones: "blocks.0.hook_resid_pre", ("resid_post", 3) or a
-    list of these. Unknown names raise KeyError, from `act_name` or the model's hook points."""
+    list of these. Unknown names raise an AnalysisError that names close matches."""
     single = isinstance(hooks, str) or (
         isinstance(hooks, tuple) and len(hooks) >= 2 and isinstance(hooks[0], str) and isinstance(hooks[1], int)
     )
     specs = [hooks] if single else list(hooks)
     names = []
     for spec in specs:
-        name = act_name(*spec) if isinstance(spec, tuple) else act_name(spec)
-        model.hook_points(name)  # KeyError naming close matches when there is no such hook
+        name = hook_name(model, spec)
         if name.rsplit(".", 1)[-1] in _NOT_PER_POSITION:
-            raise ValueError(
+            raise AnalysisError(
                 f"{name} is [batch, head, query, key], not one vector per position; probe hook_z, "
                 "hook_result or the residual stream instead"
             )
@@ -78,18 +78,23 @@ def _last_layer(name: str) -> int | None:
 
 @torch.no_grad()
 def harvest(
-    model: Any, tokens: Any, hooks: HookSpec | Sequence[HookSpec], mask: Any = None, batch_size: int = 64, progress: bool = True
+    model: Transformer,
+    tokens: Any,
+    hooks: HookSpec | Sequence[HookSpec],
+    mask: Any = None,
+    batch_size: int = 64,
+    progress: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Run `model` on `tokens` `[batch, pos]` in chunks and collect each hook's activations as
     `[n, d]` float32 on the CPU: rows are (sequence, position) pairs in order, restricted to
     `mask` `[batch, pos]` (bool) when given; per-head activations are flattened into d."""
-    tokens = model.check_tokens(_as_tensor(tokens, "tokens")).cpu()
+    tokens = check_tokens(model, _as_tensor(tokens, "tokens")).cpu()
     if mask is not None:
         mask = _as_tensor(mask, "mask").bool()
         if mask.shape != tokens.shape:
-            raise ValueError(f"mask must match tokens {list(tokens.shape)}, got {list(mask.shape)}")
+            raise AnalysisError(f"mask must match tokens {list(tokens.shape)}, got {list(mask.shape)}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise AnalysisError(f"batch_size must be at least 1, got {batch_size}")
     names = hook_names(model, hooks)
     layers = [_last_layer(n) for n in names]
     # Stop after the last block anyone asked for: probing layer 1 of 6 needs only 2 blocks.
@@ -114,10 +119,10 @@ class ProbeResult(Result):
     features, so `X @ weights.T + bias` are its logits (or predictions): for a binary logistic probe
     n_out = 1 and weights[0] is the direction of the positive class."""
 
-    kind = "probe"
+    result_type = "probe"
 
     probe_kind: str  # "logistic" or "linear"
-    metric: str  # "accuracy" for class labels, "r2" for real-valued targets
+    score_name: str  # what train_score and test_score are: "accuracy" for class labels, "r2" for real-valued targets
     train_score: float
     test_score: float
     baseline: float  # majority class of the training split (accuracy), or the training mean (R²), on the test split
@@ -169,16 +174,22 @@ class ProbeResult(Result):
 def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of range(n) into (train, test) indices."""
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+        raise AnalysisError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
     n_test = round(n * test_fraction)
     if not 0 < n_test < n:
-        raise ValueError(f"test_fraction={test_fraction} of {n} rows leaves an empty train or test split")
+        raise AnalysisError(f"test_fraction={test_fraction} of {n} rows leaves an empty train or test split")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_test:], order[:n_test]
 
 
 def train_probe(
-    X: Any, y: Any, kind: Kind = "logistic", l2: float = 1e-2, test_fraction: float = 0.2, seed: int = 0, max_iter: int = 100
+    X: Any,
+    y: Any,
+    probe_kind: ProbeKind = "logistic",
+    l2: float = 1e-2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    max_iter: int = 100,
 ) -> ProbeResult:
     """Fit a probe from features `X` `[n, d]` to labels `y` `[n]`, and score it on held-out rows.
 
@@ -191,17 +202,17 @@ def train_probe(
       scored with accuracy.
     """
     X, y = _as_tensor(X, "X"), _as_tensor(y, "y")
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if probe_kind not in PROBE_KINDS:
+        raise AnalysisError(f"probe_kind must be one of {PROBE_KINDS}, got {probe_kind!r}")
     if X.ndim != 2:
-        raise ValueError(f"X must be features [n, d], got {list(X.shape)}")
+        raise AnalysisError(f"X must be features [n, d], got {list(X.shape)}")
     if y.ndim not in (1, 2) or len(y) != len(X):
-        raise ValueError(f"y must have one label per row of X ({len(X)}), got shape {list(y.shape)}")
+        raise AnalysisError(f"y must have one label per row of X ({len(X)}), got shape {list(y.shape)}")
     if l2 < 0:
-        raise ValueError(f"l2 must be >= 0, got {l2}")
+        raise AnalysisError(f"l2 must be >= 0, got {l2}")
     classify = not y.is_floating_point() and not y.is_complex()
-    if kind == "logistic" and (not classify or y.ndim != 1):
-        raise ValueError("a logistic probe takes integer class labels [n]; for real-valued targets use kind='linear'")
+    if probe_kind == "logistic" and (not classify or y.ndim != 1):
+        raise AnalysisError("a logistic probe takes integer class labels [n]; for real-valued targets use probe_kind='linear'")
     train, test = split_indices(len(X), test_fraction, seed)
     X = X.double()
     mean, std = X[train].mean(0), X[train].std(0)
@@ -211,10 +222,10 @@ def train_probe(
     if classify:
         classes, y_index = torch.unique(y.long(), return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"a probe needs at least 2 classes; every label is {classes.tolist()}")
+            raise AnalysisError(f"a probe needs at least 2 classes; every label is {classes.tolist()}")
         if len(torch.unique(y_index[train])) < 2:
-            raise ValueError("the training split holds only one class; use more rows or a different seed")
-        fit = _fit_logistic if kind == "logistic" else _fit_ridge_classes
+            raise AnalysisError("the training split holds only one class; use more rows or a different seed")
+        fit = _fit_logistic if probe_kind == "logistic" else _fit_ridge_classes
         W, b = fit(Z[train], y_index[train], len(classes), l2, max_iter)
         scores = Z @ W.T + b
         pred_index = (scores[:, 0] > 0).long() if W.shape[0] == 1 else scores.argmax(-1)
@@ -236,8 +247,8 @@ def train_probe(
     weights = W / std
     bias = b - weights @ mean
     return ProbeResult(
-        probe_kind=kind,
-        metric="accuracy" if classify else "r2",
+        probe_kind=probe_kind,
+        score_name="accuracy" if classify else "r2",
         train_score=train_score,
         test_score=test_score,
         baseline=baseline,
@@ -309,9 +320,9 @@ def control_labels(types: Any, labels: Any, seed: int = 0) -> torch.Tensor:
     empirical distribution of `labels`, and every row of that type carries it. Same shape as labels."""
     types, labels = _as_tensor(types, "types"), _as_tensor(labels, "labels")
     if types.shape != labels.shape:
-        raise ValueError(f"types and labels must have the same shape, got {list(types.shape)} and {list(labels.shape)}")
+        raise AnalysisError(f"types and labels must have the same shape, got {list(types.shape)} and {list(labels.shape)}")
     if labels.numel() == 0:
-        raise ValueError("control_labels needs at least one label")
+        raise AnalysisError("control_labels needs at least one label")
     unique_types, type_index = torch.unique(types.flatten(), return_inverse=True)
     gen = torch.Generator().manual_seed(seed)
     # Drawing a random row's label samples from the empirical label distribution.
@@ -323,12 +334,12 @@ def control_labels(types: Any, labels: Any, seed: int = 0) -> torch.Tensor:
 class LayerProbes(Result):
     """A probe per layer on one property, with Hewitt & Liang's control task beside it."""
 
-    kind = "layer_probes"
+    result_type = "layer_probes"
 
     layer_labels: list[str]  # "embed", "0", "1", ... (or the hook names)
     hook_names: list[str]
     probe_kind: str
-    metric: str  # "accuracy" or "r2"
+    score_name: str  # "accuracy" or "r2"
     train_score: torch.Tensor  # [layer]
     test_score: torch.Tensor  # [layer]
     control_test_score: torch.Tensor | None  # [layer] the same probe on the control labels
@@ -351,11 +362,14 @@ class LayerProbes(Result):
         if self.control_baseline is not None:
             ax.axhline(self.control_baseline, color="tab:red", linestyle=":", alpha=0.6, label="control majority class")
         ax.axhline(
-            self.baseline, color="gray", linestyle=":", label="majority class" if self.metric == "accuracy" else "training mean"
+            self.baseline,
+            color="gray",
+            linestyle=":",
+            label="majority class" if self.score_name == "accuracy" else "training mean",
         )
         ax.set_xticks(list(x), self.layer_labels, rotation=90 if max(map(len, self.layer_labels)) > 6 else 0)
         ax.set_xlabel("layer (residual stream after it)")
-        ax.set_ylabel("accuracy" if self.metric == "accuracy" else "R²")
+        ax.set_ylabel("accuracy" if self.score_name == "accuracy" else "R²")
         best = int(self.test_score.argmax())
         note = (
             f"; selectivity at {self.layer_labels[best]}: {float(self.selectivity[best]):.2f}"
@@ -366,11 +380,11 @@ class LayerProbes(Result):
         ax.legend(fontsize=8)
 
 
-def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list[str], list[str]]:
+def _layer_hooks(model: Transformer, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list[str], list[str]]:
     """A short per-layer name ("resid_post") means every layer, and resid_post starts with the
     embeddings (resid_pre 0, labelled "embed"); anything else is taken as given, named in full."""
     if isinstance(hooks, str) and "." not in hooks and not hooks.startswith("hook_"):
-        names = [act_name(hooks, layer) for layer in range(model.cfg.n_layers)]
+        names = [hook_name(model, (hooks, layer)) for layer in range(model.cfg.n_layers)]
         labels = [str(layer) for layer in range(model.cfg.n_layers)]
         if hooks == "resid_post":
             names, labels = [act_name("resid_pre", 0)] + names, ["embed"] + labels
@@ -380,12 +394,12 @@ def _layer_hooks(model: Any, hooks: HookSpec | Sequence[HookSpec]) -> tuple[list
 
 
 def probe_layers(
-    model: Any,
+    model: Transformer,
     tokens: Any,
     labels: Any,
     mask: Any = None,
     hooks: HookSpec | Sequence[HookSpec] = "resid_post",
-    kind: Kind = "logistic",
+    probe_kind: ProbeKind = "logistic",
     l2: float = 1e-2,
     control: bool = True,
     types: Any = None,
@@ -407,21 +421,21 @@ def probe_layers(
     tokens = _as_tensor(tokens, "tokens")
     labels = _as_tensor(labels, "labels")
     if labels.shape != tokens.shape:
-        raise ValueError(f"labels must be one per token {list(tokens.shape)}, got {list(labels.shape)}")
+        raise AnalysisError(f"labels must be one per token {list(tokens.shape)}, got {list(labels.shape)}")
     types = tokens if types is None else _as_tensor(types, "types")
     if types.shape != tokens.shape:
-        raise ValueError(f"types must be one per token {list(tokens.shape)}, got {list(types.shape)}")
+        raise AnalysisError(f"types must be one per token {list(tokens.shape)}, got {list(types.shape)}")
     names, layer_labels = _layer_hooks(model, hooks)
     acts = harvest(model, tokens, names, mask=mask, batch_size=batch_size, progress=progress)
     select = _as_tensor(mask, "mask").bool() if mask is not None else torch.ones_like(tokens, dtype=torch.bool)
     y, row_types = labels[select], types[select]
     if not len(y):
-        raise ValueError("the mask selects no positions")
+        raise AnalysisError("the mask selects no positions")
     y_control = control_labels(row_types, y, seed) if control else None
     # When every type draws the same label, the control is trivially perfect and there is nothing to fit.
     fit_control = y_control is not None and len(torch.unique(y_control)) > 1
 
-    fit = {"kind": kind, "l2": l2, "test_fraction": test_fraction, "seed": seed, "max_iter": max_iter}
+    fit = {"probe_kind": probe_kind, "l2": l2, "test_fraction": test_fraction, "seed": seed, "max_iter": max_iter}
     task = [train_probe(acts[name], y, **fit) for name in names]
     controls = [train_probe(acts[name], y_control, **fit) for name in names] if fit_control else []
     control_scores = (
@@ -431,8 +445,8 @@ def probe_layers(
     return LayerProbes(
         layer_labels=layer_labels,
         hook_names=names,
-        probe_kind=kind,
-        metric=task[0].metric,
+        probe_kind=probe_kind,
+        score_name=task[0].score_name,
         train_score=torch.tensor([t.train_score for t in task]),
         test_score=test,
         control_test_score=control_scores,

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path, write_atomic
+from ..atomic import atomic_path, write_json
+from .conventions import AnalysisError
 
 FIGURE_FORMATS = (".png", ".svg")
 
@@ -49,18 +50,19 @@ def to_jsonable(value: Any) -> Any:
 
 
 class Result:
-    """Mixin for analysis dataclasses. Subclasses set `kind` and implement `draw(fig)`."""
+    """Mixin for analysis dataclasses. Subclasses set `result_type` (what the JSON says it is, under
+    the key "result_type") and implement `draw(fig)`."""
 
-    kind = "result"
+    result_type = "result"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **to_jsonable(self)}
+        return {"result_type": self.result_type, **to_jsonable(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     def save_json(self, path: str | os.PathLike) -> Path:
-        write_atomic(path, self.to_json().encode())
+        write_json(path, self.to_dict(), indent=None)  # one compact line, as to_json gives it
         return Path(path)
 
     def draw(self, fig: Any) -> None:
@@ -84,7 +86,7 @@ def new_figure(size: tuple[float, float] = (7.0, 4.5)) -> Any:
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
-        raise ValueError(f"a figure is written as {' or '.join(FIGURE_FORMATS)}; got {path.name!r}")
+        raise AnalysisError(f"a figure is written as {' or '.join(FIGURE_FORMATS)}; got {path.name!r}")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=120)
     return path

@@ -28,6 +28,7 @@ from ..data import load_corpus
 from ..transformer import LoadError, Transformer
 from ..transformer.loading import read_config
 from ..transformer.saving import FORMAT
+from .conventions import AnalysisError
 from .metrics import LogitDiff, Metric, NextTokenLoss
 from .results import Result
 
@@ -89,7 +90,7 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
     else:
         corpus = card.get("data", {}).get("corpus")
         if corpus is None:
-            raise ValueError("this model has no card naming its corpus: give a --prompt")
+            raise AnalysisError("this model has no card naming its corpus: give a --prompt")
         ids = model.tokenizer.encode(load_corpus(corpus).val[:20_000], add_special_tokens=False)
         length = min(32, model.cfg.n_ctx)
         tokens = torch.tensor(ids[: batch * length]).view(batch, length)
@@ -102,7 +103,7 @@ def default_inputs(model: Transformer, card: dict[str, Any], seed: int = 0, prom
 
 
 # -- the analyses ---------------------------------------------------------------------------------
-def _logit_lens(model, inputs, options):
+def _logit_lens(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .logit_lens import logit_lens
 
     tokens, target = inputs.tokens[:1], None
@@ -115,7 +116,7 @@ def _logit_lens(model, inputs, options):
     return result, f"final layer ranks the next token first at {float((final[valid] == 0).float().mean()):.0%} of positions"
 
 
-def _dla(model, inputs, options):
+def _dla(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .attribution import direct_logit_attribution
 
     tokens = inputs.tokens
@@ -131,7 +132,7 @@ def _dla(model, inputs, options):
     return result, "largest contributions: " + ", ".join(f"{result.labels[i]} {float(result.mean[i]):+.2f}" for i in top)
 
 
-def _heads(model, inputs, options):
+def _heads(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .heads import head_scores, repeated_random_tokens
 
     half = min(20, (model.cfg.n_ctx - 1) // 2)
@@ -140,10 +141,10 @@ def _heads(model, inputs, options):
     return result, "; ".join(f"best {k.replace('_', '-')} head L{l}H{h} ({s:.2f})" for k, (l, h, s) in best.items())
 
 
-def _composition(model, inputs, options):
+def _composition(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .circuits import composition_scores
 
-    result = composition_scores(model, options.get("kind", "K"))
+    result = composition_scores(model, options.get("composition", "K"))
     (l1, h1), (l2, h2), score = result.top(1)[0]
     return result, (
         f"strongest {result.composition}-composition L{l1}H{h1} -> L{l2}H{h2}: {score:.3f} "
@@ -151,7 +152,7 @@ def _composition(model, inputs, options):
     )
 
 
-def _patching(model, inputs, options):
+def _patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .patching import HEAD_VECTORS, patch_heads, patch_residual
 
     activation = options.get("activation", "resid_pre")
@@ -176,7 +177,7 @@ def _best_cell(result) -> str:
     return f"largest effect at {where}: {float(result.normalized[index]):.2f} normalized"
 
 
-def _path_patching(model, inputs, options):
+def _path_patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .path_patching import path_patch
 
     receivers = options.get("receivers") or ["logits"]
@@ -185,7 +186,7 @@ def _path_patching(model, inputs, options):
     return result, f"strongest sender into {', '.join(receivers)}: {result.senders[best]} ({float(result.normalized[best]):.2f})"
 
 
-def _attribution_patching(model, inputs, options):
+def _attribution_patching(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .attribution_patching import compare
 
     activation = options.get("activation", "resid_pre")
@@ -194,7 +195,7 @@ def _attribution_patching(model, inputs, options):
     return result, f"correlation with activation patching ({activation}): r = {result.pearson:.3f}"
 
 
-def _ablation(model, inputs, options):
+def _ablation(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .ablation import ablate_heads
 
     result = ablate_heads(model, inputs.clean, method=options.get("method", "mean"), metric=inputs.metric)
@@ -202,11 +203,11 @@ def _ablation(model, inputs, options):
     return result, f"baseline {result.baseline:.3f}; largest change {result.labels[i]} {float(result.change.flatten()[i]):+.3f}"
 
 
-def _fourier(model, inputs, options):
+def _fourier(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from .fourier import fourier_analysis
 
     if inputs.card.get("task") != "modular-addition":
-        raise ValueError("the Fourier analysis is for modular-addition models (e.g. modadd-113)")
+        raise AnalysisError("the Fourier analysis is for modular-addition models (e.g. modadd-113)")
     result = fourier_analysis(model, int(inputs.card["data"]["p"]))
     return result, (
         f"key frequencies {result.key_freqs}: accuracy {result.accuracy_full:.3f} full, "
@@ -214,13 +215,13 @@ def _fourier(model, inputs, options):
     )
 
 
-def _probe(model, inputs, options):
+def _probe(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
     from ..data import text_labels
     from .probing import probe_layers
 
     corpus = inputs.card.get("data", {}).get("corpus")
     if model.tokenizer is None or corpus is None:
-        raise ValueError("probes need a language model trained on a bundled corpus (shakespeare-char, austen-bpe)")
+        raise AnalysisError("probes need a language model trained on a bundled corpus (shakespeare-char, austen-bpe)")
     prop = options.get("property") or ("inside-quotation" if corpus == "austen" else "speaker-line")
     label_fns: dict[str, Callable[[str], Any]] = {
         "speaker-line": text_labels.speaker_line,
@@ -228,7 +229,7 @@ def _probe(model, inputs, options):
         "inside-quotation": text_labels.inside_quotation,
     }
     if prop not in label_fns:
-        raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
+        raise AnalysisError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
     text = load_corpus(corpus).val[:20_000]
     length = min(128, model.cfg.n_ctx)
     tokens, labels = text_labels.text_windows(text, label_fns[prop](text), model.tokenizer, length)
@@ -262,7 +263,7 @@ def run_analysis(
 ) -> tuple[Result, str]:
     """(result, a one-line summary) of `analysis` on the model at `source`."""
     if analysis not in ANALYSES:
-        raise ValueError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}")
+        raise AnalysisError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}")
     model, card = load_any(source)
     inputs = default_inputs(model, card, seed=seed, prompt=prompt)
     return ANALYSES[analysis](model, inputs, {"seed": seed, **options})

@@ -26,11 +26,6 @@ Input = torch.Tensor | Text
 ReturnType = Literal["logits", "loss", "both", None]
 
 
-class TokenTypeError(TypeError, ValueError):
-    """Something other than integer token ids where tokens belong: a wrong type, and so a wrong value
-    for the functions (analyses among them) that promise a ValueError for any bad input."""
-
-
 class Transformer(HookedModule):
     def __init__(self, cfg: TransformerConfig, tokenizer: Any = None) -> None:
         super().__init__()
@@ -156,7 +151,7 @@ class Transformer(HookedModule):
         """Token ids `[pos]` or `[batch, pos]` as `[batch, pos]` on the model's device; anything else
         (floats, another rank, ids outside the vocabulary) is refused with a message that says so."""
         if not isinstance(input, torch.Tensor) or input.dtype not in (torch.int64, torch.int32):
-            raise TokenTypeError(
+            raise TypeError(
                 f"expected token ids as an integer tensor [batch, pos] or text; got {type(input).__name__}"
                 + (f" of {input.dtype}" if isinstance(input, torch.Tensor) else "")
             )
