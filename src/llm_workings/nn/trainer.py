@@ -70,7 +70,7 @@ class StepTrace:
 
 @dataclass
 class TrainerState:
-    """What `Trainer.restore` needs to put a run back exactly where it was."""
+    """What `MLPTrainer.restore` needs to put a run back exactly where it was."""
 
     step: int
     weights: list[np.ndarray]
@@ -81,7 +81,7 @@ class TrainerState:
     reg_rate: float
 
 
-class Trainer:
+class MLPTrainer:
     def __init__(
         self,
         net: MLP,
