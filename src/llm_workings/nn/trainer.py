@@ -14,20 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DivergenceError
 from .mlp import MLP, classes_from_output
 
 REGULARIZATIONS = ("none", "l1", "l2")
 EPOCHS_PER_DRAW = 64
 EXPLODING_WEIGHT = 1e6  # |w| above this means the run has left any useful regime
-
-
-class DivergenceError(ArithmeticError):
-    """Training produced a non-finite loss or exploding weights; the message says why."""
-
-    def __init__(self, message: str, step: int, cause: str):
-        super().__init__(message)
-        self.step = step
-        self.cause = cause
 
 
 @dataclass

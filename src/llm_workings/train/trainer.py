@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import write_atomic
+from ..errors import DivergenceError
 from ..transformer.model import Transformer
 from ..transformer.saving import save_weights
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -34,10 +35,6 @@ from .config import TrainConfig, lr_at, snapshot_steps
 from .tasks import Task
 
 SNAPSHOTS = "snapshots"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient stopped being a finite number."""
 
 
 @dataclass
@@ -138,10 +135,12 @@ class Trainer:
 
     def _diverged(self, step: int, what: str, value: float, lr: float) -> None:
         where = f"; the last checkpoint in {self.run_dir} is intact" if self.run_dir is not None else ""
-        raise TrainingDiverged(
+        raise DivergenceError(
             f"training diverged at step {step}: the {what} is {value} (learning rate {lr:.3g}). Likely cause: the "
             f"learning rate is too high for this model, or a missing warmup or gradient clipping lets one bad batch "
-            f"blow up the weights. Try a lower lr, more warmup_steps, or grad_clip=1.0{where}."
+            f"blow up the weights. Try a lower lr, more warmup_steps, or grad_clip=1.0{where}.",
+            step,
+            "learning rate",
         )
 
     def _evaluate(self) -> dict[str, float]:
