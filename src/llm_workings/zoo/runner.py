@@ -62,7 +62,7 @@ def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult
     return {
         "name": recipe.name,
         "summary": recipe.summary,
-        "task": recipe.kind,
+        "task": recipe.task,
         "reproduce": command + " --out runs/" + recipe.name,
         "seed": recipe.train["seed"],
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -82,7 +82,7 @@ def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult
 def final_metrics(recipe: Recipe, model: Transformer, task: Any) -> dict[str, float]:
     """The metrics on a card: the task's final evaluation, and for language models the n-gram baselines."""
     metrics = task.evaluate(model, final=True)
-    if recipe.kind in ("char-lm", "bpe-lm"):
+    if recipe.task in ("char-lm", "bpe-lm"):
         metrics.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
     return metrics
 
