@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     except (DivergenceError, CheckpointError) as e:
         print(f"llmw train: {e}", file=sys.stderr)
         return 1
-    from .zoo.runner import CARD
+    from .zoo.registry import CARD
 
     if not (Path(out) / CARD).is_file():
         return 130  # stopped with Ctrl-C; the checkpoint is written, and the same command resumes

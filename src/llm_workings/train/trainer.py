@@ -34,7 +34,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, lr_at, snapshot_steps
 from .tasks import Task
 
-SNAPSHOTS = "snapshots"
+SNAPSHOTS, SNAPSHOT_INDEX = "snapshots", "index.json"  # a run directory's snapshot folder and its index
 
 
 @dataclass
@@ -191,7 +191,7 @@ class Trainer:
         folder = self.run_dir / SNAPSHOTS
         dtype = getattr(torch, self.cfg.snapshot_dtype)
         save_weights(self.model, folder / f"step-{step:07d}.safetensors", dtype)
-        index_path = folder / "index.json"
+        index_path = folder / SNAPSHOT_INDEX
         index = json.loads(index_path.read_text()) if index_path.exists() else []
         index = [entry for entry in index if entry["step"] != step]
         index.append({"step": step, "file": f"step-{step:07d}.safetensors", **self._evaluate()})

@@ -23,8 +23,7 @@ from ..transformer.model import Transformer
 from ..transformer.saving import save_model
 from .baselines import ngram_bits_per_byte
 from .recipes import Recipe, build_task, build_tokenizer
-
-CARD = "card.json"
+from .registry import CARD
 
 
 def run_recipe(
