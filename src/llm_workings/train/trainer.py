@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..atomic import write_atomic
+from ..atomic import write_json
 from ..errors import DivergenceError
 from ..transformer.model import Transformer
 from ..transformer.saving import save_weights
@@ -195,7 +195,7 @@ class Trainer:
         index = json.loads(index_path.read_text()) if index_path.exists() else []
         index = [entry for entry in index if entry["step"] != step]
         index.append({"step": step, "file": f"step-{step:07d}.safetensors", **self._evaluate()})
-        write_atomic(index_path, (json.dumps(sorted(index, key=lambda e: e["step"]), indent=1) + "\n").encode())
+        write_json(index_path, sorted(index, key=lambda e: e["step"]))
 
     @contextlib.contextmanager
     def _ctrl_c_stops(self) -> Iterator[None]:

@@ -8,7 +8,6 @@ out = run_recipe(get_recipe("induction-2l"), "runs/induction-2l")
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_atomic
+from ..atomic import write_json
 from ..train.trainer import Trainer, TrainResult
 from ..transformer.model import Transformer
 from ..transformer.saving import save_model
@@ -51,7 +50,7 @@ def run_recipe(
         return out_dir
     save_model(model, out_dir, tokenizer)
     card = make_card(recipe, model, task, result, overrides or {})
-    write_atomic(out_dir / CARD, (json.dumps(card, indent=1) + "\n").encode())
+    write_json(out_dir / CARD, card)
     return out_dir
 
 
