@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import importlib.util
 import io
-import json
 import os
 import pickle
 import re
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from llm_workings.atomic import write_json
 from llm_workings.data import load_corpus
 from llm_workings.tokenizers import CharTokenizer
 from llm_workings.train import LanguageModelTask, Trainer
@@ -281,7 +281,7 @@ def main() -> None:
             "speed_ratio": speed,
             "val_loss_difference": gap,
         }
-        args.out_json.write_text(json.dumps(figures, indent=1) + "\n")
+        write_json(args.out_json, figures)
 
 
 if __name__ == "__main__":

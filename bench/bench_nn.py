@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from llm_workings.data import make_dataset
-from llm_workings.nn import MLP, Trainer
+from llm_workings.nn import MLP, MLPTrainer
 
 CASES = [
     # name, sizes, dataset, samples, batch
@@ -40,7 +40,7 @@ def torch_model(net: MLP, dtype: torch.dtype) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers)
 
 
-def time_ours(trainer: Trainer, steps: int) -> float:
+def time_ours(trainer: MLPTrainer, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step()
@@ -71,7 +71,7 @@ def main() -> None:
         d = make_dataset(dataset, samples, seed=0)
         net = MLP.create(sizes, "tanh", "sigmoid", "bce", seed=0)
         start_net = net.copy()
-        trainer = Trainer(net, d.X_train, d.y_train, learning_rate=LR, batch_size=batch, momentum=MOMENTUM)
+        trainer = MLPTrainer(net, d.X_train, d.y_train, learning_rate=LR, batch_size=batch, momentum=MOMENTUM)
         # The exact batch sequence ours uses, so both runs see the same data.
         Y = net.encode_targets(d.y_train)
         idx = [trainer.batch_indices(t + 1) for t in range(trainer.steps_per_epoch * 64)]
@@ -82,7 +82,7 @@ def main() -> None:
             opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
             results[label] = (model, opt, batches)
         # Equality check first: 300 steps each from the same start.
-        check = Trainer(start_net.copy(), d.X_train, d.y_train, learning_rate=LR, batch_size=batch, momentum=MOMENTUM)
+        check = MLPTrainer(start_net.copy(), d.X_train, d.y_train, learning_rate=LR, batch_size=batch, momentum=MOMENTUM)
         time_ours(check, 300)
         model, opt, batches = results["f64"]
         time_torch(model, opt, batches, 300)

@@ -13,7 +13,7 @@ import pytest
 
 from llm_workings.lab import backprop
 from llm_workings.lab.server import serve_in_thread
-from llm_workings.nn import MLP, Trainer
+from llm_workings.nn import MLP, MLPTrainer
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def step(server, state, n=1, **extra):
     return new
 
 
-def engine_trainer(settings: dict) -> Trainer:
+def engine_trainer(settings: dict) -> MLPTrainer:
     """The run the page describes, built directly from the engine."""
     s = backprop.SETTINGS.validate(settings)
     return backprop.trainer_for(s, backprop.dataset_for(s))

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from llm_workings.data import make_dataset
-from llm_workings.nn import MLP, DivergenceError, Trainer
+from llm_workings.nn import MLP, DivergenceError, MLPTrainer
 
 
-def xor_trainer(**kw) -> Trainer:
+def xor_trainer(**kw) -> MLPTrainer:
     d = make_dataset("xor")
     net = MLP.create([2, 4, 1], "tanh", "sigmoid", "bce", seed=kw.pop("seed", 0))
-    return Trainer(net, d.X_train, d.y_train, **{"learning_rate": 0.5, "batch_size": 4, **kw})
+    return MLPTrainer(net, d.X_train, d.y_train, **{"learning_rate": 0.5, "batch_size": 4, **kw})
 
 
 def test_xor_is_learned_to_full_accuracy():
@@ -85,7 +85,7 @@ def test_same_seed_same_run_and_state_restore_is_exact():
 def test_each_epoch_uses_every_example_once_in_a_seeded_order():
     d = make_dataset("spiral", 50, seed=0)
     net = MLP.create([2, 3, 1], seed=0)
-    trainer = Trainer(net, d.X_train, d.y_train, batch_size=7, seed=5)
+    trainer = MLPTrainer(net, d.X_train, d.y_train, batch_size=7, seed=5)
     per_epoch = trainer.steps_per_epoch
     assert per_epoch == 4  # 25 training points in batches of 7
     for epoch in range(3):
@@ -101,7 +101,7 @@ def test_batch_order_does_not_depend_on_what_was_asked_before(epoch):
     d = make_dataset("circle", 40, seed=0)
 
     def trainer():
-        return Trainer(MLP.create([2, 3, 1]), d.X_train, d.y_train, batch_size=10, seed=9)
+        return MLPTrainer(MLP.create([2, 3, 1]), d.X_train, d.y_train, batch_size=10, seed=9)
 
     used, fresh = trainer(), trainer()
     used.batch_indices(1)
@@ -112,7 +112,7 @@ def test_batch_order_does_not_depend_on_what_was_asked_before(epoch):
 def test_divergence_from_learning_rate_is_explained_and_leaves_the_network_intact():
     d = make_dataset("gaussians", 100, seed=0)
     net = MLP.create([2, 8, 1], "relu", "linear", "mse", seed=0)
-    trainer = Trainer(net, d.X_train, d.y_train, learning_rate=10.0, batch_size=10)
+    trainer = MLPTrainer(net, d.X_train, d.y_train, learning_rate=10.0, batch_size=10)
     with pytest.raises(DivergenceError) as info:
         for _ in range(200):
             trainer.step()
@@ -138,7 +138,7 @@ def test_a_decay_that_only_oscillates_is_not_blamed():
     # divergence here comes from the learning rate.
     d = make_dataset("gaussians", 100, seed=0)
     net = MLP.create([2, 8, 1], "relu", "linear", "mse", seed=0)
-    trainer = Trainer(net, d.X_train, d.y_train, learning_rate=15.0, batch_size=10, regularization="l2", reg_rate=0.1)
+    trainer = MLPTrainer(net, d.X_train, d.y_train, learning_rate=15.0, batch_size=10, regularization="l2", reg_rate=0.1)
     with pytest.raises(DivergenceError) as info:
         for _ in range(200):
             trainer.step()
@@ -174,11 +174,11 @@ def test_bad_trainer_settings_are_refused():
     d = make_dataset("xor")
     net = MLP.create([2, 2, 1])
     with pytest.raises(ValueError, match="batch_size must be between 1 and the number of training examples"):
-        Trainer(net, d.X_train, d.y_train, batch_size=5)
+        MLPTrainer(net, d.X_train, d.y_train, batch_size=5)
     with pytest.raises(ValueError, match="learning_rate must be a positive"):
-        Trainer(net, d.X_train, d.y_train, learning_rate=-1, batch_size=4)
+        MLPTrainer(net, d.X_train, d.y_train, learning_rate=-1, batch_size=4)
     with pytest.raises(ValueError, match="unknown regularization 'l3'"):
-        Trainer(net, d.X_train, d.y_train, regularization="l3", batch_size=4)
+        MLPTrainer(net, d.X_train, d.y_train, regularization="l3", batch_size=4)
     with pytest.raises(ValueError, match=r"input must have shape \[batch, 2\]"):
         net.forward(np.zeros((3, 5)))
 
@@ -208,9 +208,19 @@ def test_the_network_says_which_loss_it_uses():
 def test_softmax_output_trains_on_class_labels():
     d = make_dataset("moons", 200, seed=2)
     net = MLP.create([2, 8, 2], "tanh", "softmax", "cce", seed=0)
-    trainer = Trainer(net, d.X_train, d.y_train, learning_rate=0.3, batch_size=10)
+    trainer = MLPTrainer(net, d.X_train, d.y_train, learning_rate=0.3, batch_size=10)
     first = trainer.evaluate(d.X_test, d.y_test)[0]
     for _ in range(1500):
         trainer.step()
     loss, acc = trainer.evaluate(d.X_test, d.y_test)
     assert loss < first / 2 and acc > 0.9
+
+
+def test_the_old_trainer_name_still_works_with_a_deprecation_warning():
+    import llm_workings.nn as nn
+
+    with pytest.warns(DeprecationWarning, match="now MLPTrainer"):
+        from llm_workings.nn import Trainer
+    assert Trainer is MLPTrainer
+    with pytest.raises(AttributeError, match="no attribute 'Trainr'"):
+        nn.Trainr  # noqa: B018

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from llm_workings.nn import MLP, Trainer
+from llm_workings.nn import MLP, MLPTrainer
 
 OUTPUT_LOSS = [("sigmoid", "bce"), ("sigmoid", "mse"), ("softmax", "cce"), ("linear", "mse")]
 HIDDEN = ["sigmoid", "tanh", "relu", "linear"]
@@ -52,7 +52,7 @@ def objective(net: MLP, X, Y, reg: str, reg_rate: float) -> float:
 
 
 def analytic(net: MLP, X, Y, reg: str, reg_rate: float):
-    trainer = Trainer(net, X, np.zeros(len(X)), batch_size=len(X), regularization=reg, reg_rate=reg_rate)
+    trainer = MLPTrainer(net, X, np.zeros(len(X)), batch_size=len(X), regularization=reg, reg_rate=reg_rate)
     g = net.backward(net.forward(X), Y)
     return [gW + trainer.reg_grad(W) for gW, W in zip(g.dL_dW, net.weights)], g.dL_db
 
@@ -154,7 +154,7 @@ def test_trainer_update_matches_torch_sgd(problem, momentum, lr):
     assume(far_from_kinks(net, X, margin=1e-9))
     ref = net.copy()
     labels = Y.argmax(axis=1) if net.activations[-1] == "softmax" else Y[:, 0]
-    trainer = Trainer(
+    trainer = MLPTrainer(
         net, X, labels, learning_rate=lr, batch_size=len(X), momentum=momentum, regularization=reg, reg_rate=reg_rate
     )
     trainer.Y = Y  # regression targets may not be class labels

@@ -50,7 +50,7 @@ def _model_info(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from .train import CheckpointError, TrainConfigError, TrainingDiverged
+    from .train import CheckpointError, DivergenceError, TrainConfigError
     from .transformer.config import ConfigError
     from .zoo import get_recipe, run_recipe
 
@@ -63,10 +63,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     out = args.out or f"runs/{recipe.name}"
     try:
         run_recipe(recipe, out, overrides, progress=not args.no_progress)
-    except (TrainingDiverged, CheckpointError) as e:
+    except (DivergenceError, CheckpointError) as e:
         print(f"llmw train: {e}", file=sys.stderr)
         return 1
-    from .zoo.runner import CARD
+    from .zoo.registry import CARD
 
     if not (Path(out) / CARD).is_file():
         return 130  # stopped with Ctrl-C; the checkpoint is written, and the same command resumes

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from llm_workings import nn
 from llm_workings.data import modular_addition
 from llm_workings.train import (
+    DivergenceError,
     InductionTask,
     ModularAdditionTask,
     TrainConfig,
     TrainConfigError,
     Trainer,
-    TrainingDiverged,
     lr_at,
     parameter_groups,
     snapshot_steps,
@@ -211,15 +212,17 @@ def test_a_nan_loss_stops_training_naming_the_step(tmp_path) -> None:
         return original(n)
 
     trainer._step = step
-    with pytest.raises(TrainingDiverged, match=r"at step 6: the loss is nan.*learning rate.*checkpoint.*intact"):
+    with pytest.raises(DivergenceError, match=r"at step 6: the loss is nan.*learning rate.*checkpoint.*intact") as info:
         trainer.train()
+    assert (info.value.step, info.value.cause) == (6, "learning rate")
+    assert info.value.__class__ is nn.DivergenceError  # one type, whichever engine diverged
     from llm_workings.train import load_checkpoint
 
     assert load_checkpoint(tmp_path).step == 4
 
 
 def test_an_exploding_learning_rate_is_caught() -> None:
-    with pytest.raises(TrainingDiverged, match="training diverged at step"):
+    with pytest.raises(DivergenceError, match="training diverged at step"):
         Trainer(tiny_model(), tiny_task(), config(steps=40, lr=1e12, warmup_steps=0, grad_clip=None), progress=False).train()
 
 

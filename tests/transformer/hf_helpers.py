@@ -155,3 +155,32 @@ def hf_reference(model: transformers.PreTrainedModel, toks: torch.Tensor) -> dic
         final=out.last_hidden_state if hasattr(out, "last_hidden_state") else out.hidden_states[-1],
         patterns=out.attentions,
     )
+
+
+# -- the same weights in TransformerLens ---------------------------------------------------------------
+@torch.no_grad()
+def transformer_lens_twin(model: transformers.PreTrainedModel, path: Path) -> Any:
+    """`model` as TransformerLens 3.9's `HookedTransformer`, through TransformerLens's own config and
+    weight converters (it reads config.json from the saved `path`), with nothing folded or centred, so
+    both sides hold the same weights. GPT-2's config gains `n_ctx`, which TransformerLens still reads
+    and transformers 5 no longer writes; `path` must not contain "llama", or TransformerLens picks a
+    config by name instead of reading it."""
+    import warnings
+
+    from transformer_lens import HookedTransformer
+    from transformer_lens.loading_from_pretrained import get_pretrained_model_config, get_pretrained_state_dict
+
+    assert "llama" not in str(path).lower()
+    if isinstance(model.config, transformers.GPT2Config):
+        model.config.n_ctx = model.config.n_positions
+    model.save_pretrained(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = get_pretrained_model_config(str(path), fold_ln=False, device="cpu")
+        cfg.tokenizer_name = None  # the checkpoint has no tokenizer; tokens are given as ids
+        twin = HookedTransformer(cfg)
+        state = get_pretrained_state_dict(str(path), cfg, hf_model=model)
+        twin.load_and_process_state_dict(
+            state, fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+        )
+    return twin.eval()

@@ -50,9 +50,9 @@ def test_accumulated_residual_is_the_stream_before_each_block():
     assert labels == ["0_pre", "0_mid", "1_pre", "1_mid", "final_post"]
     torch.testing.assert_close(stack[2], cache["resid_pre", 1])
     torch.testing.assert_close(stack[-1], cache["resid_post", 1])
-    last = cache.accumulated_resid(pos_slice=-1)
-    assert last.shape == (3, 2, 1, 32)
-    torch.testing.assert_close(last[:, :, 0], cache.accumulated_resid()[:, :, -1])
+    last = cache.accumulated_resid(pos_slice=-1)  # an int drops the axis, as indexing does
+    assert last.shape == (3, 2, 32)
+    torch.testing.assert_close(last, cache.accumulated_resid()[:, :, -1])
 
 
 @pytest.mark.parametrize("cached", ["result", "z only"])

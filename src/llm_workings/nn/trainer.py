@@ -14,20 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DivergenceError
 from .mlp import MLP, classes_from_output
 
 REGULARIZATIONS = ("none", "l1", "l2")
 EPOCHS_PER_DRAW = 64
 EXPLODING_WEIGHT = 1e6  # |w| above this means the run has left any useful regime
-
-
-class DivergenceError(ArithmeticError):
-    """Training produced a non-finite loss or exploding weights; the message says why."""
-
-    def __init__(self, message: str, step: int, cause: str):
-        super().__init__(message)
-        self.step = step
-        self.cause = cause
 
 
 @dataclass
@@ -70,7 +62,7 @@ class StepTrace:
 
 @dataclass
 class TrainerState:
-    """What `Trainer.restore` needs to put a run back exactly where it was."""
+    """What `MLPTrainer.restore` needs to put a run back exactly where it was."""
 
     step: int
     weights: list[np.ndarray]
@@ -81,7 +73,7 @@ class TrainerState:
     reg_rate: float
 
 
-class Trainer:
+class MLPTrainer:
     def __init__(
         self,
         net: MLP,

@@ -29,10 +29,10 @@ TOKENIZER_TYPES: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "bpe": BPE
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     """The tokenizer saved at `path`, of whichever type its "type" field names."""
-    kind = read_tokenizer_json(path)["type"]
-    if kind not in TOKENIZER_TYPES:
-        raise ValueError(f"{path}: unknown tokenizer type {kind!r}; expected one of {sorted(TOKENIZER_TYPES)}")
-    return TOKENIZER_TYPES[kind].load(path)
+    tokenizer_type = read_tokenizer_json(path)["type"]
+    if tokenizer_type not in TOKENIZER_TYPES:
+        raise ValueError(f"{path}: unknown tokenizer type {tokenizer_type!r}; expected one of {sorted(TOKENIZER_TYPES)}")
+    return TOKENIZER_TYPES[tokenizer_type].load(path)
 
 
 __all__ = ["GPT2_PATTERN", "TOKENIZER_TYPES", "BPETokenizer", "CharTokenizer", "Tokenizer", "load_tokenizer"]

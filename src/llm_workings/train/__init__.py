@@ -4,13 +4,15 @@ from llm_workings.train import Trainer, TrainConfig, InductionTask
 Trainer(model, InductionTask(d_vocab=64, half=24), TrainConfig(steps=1000), run_dir="runs/x").train()
 """
 
+from ..errors import DivergenceError
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainConfigError, lr_at, snapshot_steps
 from .tasks import InductionTask, LanguageModelTask, ModularAdditionTask, Task
-from .trainer import Trainer, TrainingDiverged, TrainResult, parameter_groups
+from .trainer import Trainer, TrainResult, parameter_groups
 
 __all__ = [
     "CheckpointError",
+    "DivergenceError",
     "InductionTask",
     "LanguageModelTask",
     "ModularAdditionTask",
@@ -19,7 +21,6 @@ __all__ = [
     "TrainConfigError",
     "TrainResult",
     "Trainer",
-    "TrainingDiverged",
     "load_checkpoint",
     "lr_at",
     "parameter_groups",

@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_path, write_atomic
+from ..atomic import atomic_path, write_json
 from ..transformer.loading import LoadError
 from ..transformer.saving import copy_weights, weights_to_save
 
@@ -71,7 +71,7 @@ def save_checkpoint(
         "param_groups": optim["param_groups"],
         "state": state,
     }
-    write_atomic(run_dir / RECORD, (json.dumps(record, indent=1) + "\n").encode())
+    write_json(run_dir / RECORD, record)
     if previous and previous != tensor_file:
         (run_dir / previous).unlink(missing_ok=True)
     return run_dir / RECORD

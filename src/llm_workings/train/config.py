@@ -84,15 +84,15 @@ def snapshot_steps(spec: str, steps: int) -> list[int]:
     spec = spec.strip()
     if spec == "none":
         return []
-    kind, _, arg = spec.partition(":")
+    schedule, _, arg = spec.partition(":")
     try:
-        if kind == "log":
+        if schedule == "log":
             n = int(arg)
             if n < 2:
                 raise ValueError
             # n points spaced evenly in log(1 + step), so both the first steps and the last are covered
             return sorted({round(math.expm1(i / (n - 1) * math.log1p(steps))) for i in range(n)})
-        if kind == "every":
+        if schedule == "every":
             k = int(arg)
             if k < 1:
                 raise ValueError

@@ -150,14 +150,14 @@ class InductionTask:
             "repeated_half_loss": repeated,
             "repeated_over_first": repeated / first,
         }
-        for kind, per_head in scores.items():
+        for score, per_head in scores.items():
             for layer, row in enumerate(per_head):
-                metrics[f"{kind}_max_layer{layer}"] = max(row)
+                metrics[f"{score}_max_layer{layer}"] = max(row)
         return metrics
 
     def head_scores(self, cache) -> dict[str, list[list[float]]]:
         """Per layer and head: 'induction_score' and 'prev_token_score', each the mean attention weight
-        on the position an ideal head of that kind attends."""
+        on the position an ideal head of that type attends."""
         queries, keys = induction_targets(self.half)
         n_layers = sum(1 for name in cache.keys() if name.endswith("hook_pattern"))
         scores: dict[str, list[list[float]]] = {"induction_score": [], "prev_token_score": []}

@@ -26,18 +26,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..atomic import write_atomic
+from ..atomic import write_json
+from ..errors import DivergenceError
 from ..transformer.model import Transformer
 from ..transformer.saving import save_weights
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, lr_at, snapshot_steps
 from .tasks import Task
 
-SNAPSHOTS = "snapshots"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient stopped being a finite number."""
+SNAPSHOTS, SNAPSHOT_INDEX = "snapshots", "index.json"  # a run directory's snapshot folder and its index
 
 
 @dataclass
@@ -138,10 +135,12 @@ class Trainer:
 
     def _diverged(self, step: int, what: str, value: float, lr: float) -> None:
         where = f"; the last checkpoint in {self.run_dir} is intact" if self.run_dir is not None else ""
-        raise TrainingDiverged(
+        raise DivergenceError(
             f"training diverged at step {step}: the {what} is {value} (learning rate {lr:.3g}). Likely cause: the "
             f"learning rate is too high for this model, or a missing warmup or gradient clipping lets one bad batch "
-            f"blow up the weights. Try a lower lr, more warmup_steps, or grad_clip=1.0{where}."
+            f"blow up the weights. Try a lower lr, more warmup_steps, or grad_clip=1.0{where}.",
+            step,
+            "learning rate",
         )
 
     def _evaluate(self) -> dict[str, float]:
@@ -192,11 +191,11 @@ class Trainer:
         folder = self.run_dir / SNAPSHOTS
         dtype = getattr(torch, self.cfg.snapshot_dtype)
         save_weights(self.model, folder / f"step-{step:07d}.safetensors", dtype)
-        index_path = folder / "index.json"
+        index_path = folder / SNAPSHOT_INDEX
         index = json.loads(index_path.read_text()) if index_path.exists() else []
         index = [entry for entry in index if entry["step"] != step]
         index.append({"step": step, "file": f"step-{step:07d}.safetensors", **self._evaluate()})
-        write_atomic(index_path, (json.dumps(sorted(index, key=lambda e: e["step"]), indent=1) + "\n").encode())
+        write_json(index_path, sorted(index, key=lambda e: e["step"]))
 
     @contextlib.contextmanager
     def _ctrl_c_stops(self) -> Iterator[None]:

@@ -259,8 +259,8 @@ def blocked_positions(n_queries: int, n_keys: int, window: int | None, device: t
     return ~allowed_positions(n_queries, n_keys, window, device)
 
 
-class MLP(nn.Module):
-    """x -> act(x W_in + b_in) W_out + b_out."""
+class BlockMLP(nn.Module):
+    """A block's MLP: x -> act(x W_in + b_in) W_out + b_out. (`nn.MLP` is the NumPy engine's whole network.)"""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -280,8 +280,8 @@ class MLP(nn.Module):
         return F.linear(self.hook_post(self.act(pre)), self.w_out, self.b_out)
 
 
-class GatedMLP(nn.Module):
-    """SwiGLU: x -> (act(x W_gate) * (x W_in)) W_out. Gate and input projections share one matmul."""
+class GatedBlockMLP(nn.Module):
+    """A block's gated MLP, SwiGLU: x -> (act(x W_gate) * (x W_in)) W_out. Gate and input projections share one matmul."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -318,7 +318,7 @@ class Block(nn.Module):
         self.attn = Attention(cfg, layer, rotary)
         if not cfg.attn_only:
             self.ln2 = NORMS[cfg.norm](cfg)
-            self.mlp = (GatedMLP if cfg.gated_mlp else MLP)(cfg)
+            self.mlp = (GatedBlockMLP if cfg.gated_mlp else BlockMLP)(cfg)
             self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
         self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
         self.hook_attn_out = HookPoint()  # [batch, pos, d_model]

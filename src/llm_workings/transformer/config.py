@@ -6,7 +6,6 @@ config reads like the shape comments in the model code.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -114,6 +113,3 @@ def from_known_fields(cls: type, data: dict[str, Any], error: type[Exception], w
     if unknown:
         raise error(f"unknown {what}(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
     return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)

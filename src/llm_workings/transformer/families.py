@@ -119,20 +119,20 @@ def _refuse(c: dict[str, Any], **supported: Any) -> None:
 def _rotary(c: dict[str, Any], default_pct: float) -> dict[str, Any]:
     """Rotary settings from either the older flat keys or transformers 5's `rope_parameters`."""
     rope = {**(c.get("rope_scaling") or {}), **(c.get("rope_parameters") or {})}
-    kind = rope.get("rope_type", rope.get("type", "default"))
-    if kind not in ("default", "llama3", "linear"):
-        raise ConfigError(f"rope type {kind!r} is not supported; expected 'default', 'llama3' or 'linear'")
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type not in ("default", "llama3", "linear"):
+        raise ConfigError(f"rope type {rope_type!r} is not supported; expected 'default', 'llama3' or 'linear'")
     keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
-    needed = keys if kind == "llama3" else ("factor",) if kind == "linear" else ()
+    needed = keys if rope_type == "llama3" else ("factor",) if rope_type == "linear" else ()
     missing = [k for k in needed if k not in rope]
     if missing:
-        raise ConfigError(f"rope type {kind!r} needs {', '.join(missing)} in rope_scaling / rope_parameters")
+        raise ConfigError(f"rope type {rope_type!r} needs {', '.join(missing)} in rope_scaling / rope_parameters")
     return dict(
         positions="rotary",
         rotary_base=float(rope.get("rope_theta", c.get("rope_theta", c.get("rotary_emb_base", 10000.0)))),
         rotary_pct=float(rope.get("partial_rotary_factor", c.get("partial_rotary_factor", c.get("rotary_pct", default_pct)))),
-        rope_scaling=None if kind == "default" else kind,
-        rope_scaling_args=None if kind == "default" else {k: float(rope[k]) for k in keys if k in rope},
+        rope_scaling=None if rope_type == "default" else rope_type,
+        rope_scaling_args=None if rope_type == "default" else {k: float(rope[k]) for k in keys if k in rope},
     )
 
 

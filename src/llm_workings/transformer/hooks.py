@@ -162,11 +162,11 @@ class HookedModule(nn.Module):
     ) -> Iterator[HookedModule]:
         """Attach hooks for the body of a `with` block; they are removed on exit, even after an error."""
         attachments: list[tuple[list[HookFn], HookFn]] = []
-        for pairs, kind in ((fwd_hooks, "fwd_fns"), (bwd_hooks, "bwd_fns")):
+        for pairs, hook_list in ((fwd_hooks, "fwd_fns"), (bwd_hooks, "bwd_fns")):
             for names, fn in pairs:
                 if not callable(fn):
                     raise TypeError(f"hook for {names!r} must be a function (activation, hook) -> activation or None")
-                attachments += [(getattr(hp, kind), fn) for hp in self.hook_points(names)]
+                attachments += [(getattr(hp, hook_list), fn) for hp in self.hook_points(names)]
         with _attached(attachments):
             yield self
 

@@ -9,7 +9,6 @@ Every file is written atomically. A tied unembedding is stored once, as the embe
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_path, write_atomic
+from ..atomic import atomic_path, write_json
 from .config import ConfigError, TransformerConfig
 from .loading import LoadError, read_config
 from .model import Transformer
@@ -86,7 +85,7 @@ def save_model(model: Transformer, directory: str | os.PathLike, tokenizer: Any 
         tokenizer.save(directory / TOKENIZER)
     # the config goes last: a directory whose config is in place has all its files
     config = {"format": FORMAT, "config": model.cfg.to_dict()}
-    write_atomic(directory / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
+    write_json(directory / CONFIG, config, indent=2)
     return directory
 
 

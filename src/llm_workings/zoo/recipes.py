@@ -21,13 +21,13 @@ from ..train.config import TrainConfig
 from ..train.tasks import InductionTask, LanguageModelTask, ModularAdditionTask, Task
 from ..transformer.config import TransformerConfig
 
-KINDS = ("induction", "modular-addition", "char-lm", "bpe-lm")
+TASKS = ("induction", "modular-addition", "char-lm", "bpe-lm")  # what a recipe trains on; its card's "task"
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    kind: str  # one of KINDS
+    task: str  # one of TASKS
     summary: str
     model: dict[str, Any]  # TransformerConfig fields
     train: dict[str, Any]  # TrainConfig fields
@@ -90,12 +90,12 @@ def parse_value(key: str, text: str, current: Any) -> Any:
 
 def build_tokenizer(recipe: Recipe) -> Any:
     """The tokenizer a language-model recipe trains on its corpus' training split (None for synthetic tasks)."""
-    if recipe.kind == "char-lm":
+    if recipe.task == "char-lm":
         from ..tokenizers import CharTokenizer
 
         # nanoGPT's shakespeare_char builds its vocabulary from the whole text; doing the same keeps ids comparable
         return CharTokenizer.train(load_corpus(recipe.data["corpus"]).text)
-    if recipe.kind == "bpe-lm":
+    if recipe.task == "bpe-lm":
         from ..tokenizers import BPETokenizer
 
         return BPETokenizer.train(load_corpus(recipe.data["corpus"]).train, recipe.data["vocab_size"])
@@ -104,11 +104,11 @@ def build_tokenizer(recipe: Recipe) -> Any:
 
 def build_task(recipe: Recipe, tokenizer: Any = None) -> Task:
     d = recipe.data
-    if recipe.kind == "induction":
+    if recipe.task == "induction":
         return InductionTask(recipe.model["d_vocab"], d["half"], d["min_half"])
-    if recipe.kind == "modular-addition":
+    if recipe.task == "modular-addition":
         return ModularAdditionTask(modular_addition(d["p"], d["train_fraction"], d["split_seed"]))
-    if recipe.kind in ("char-lm", "bpe-lm"):
+    if recipe.task in ("char-lm", "bpe-lm"):
         if tokenizer is None:
             raise ValueError(f"{recipe.name} is a language model: its task needs the tokenizer (see build_tokenizer)")
         corpus = load_corpus(d["corpus"])
@@ -118,7 +118,7 @@ def build_task(recipe: Recipe, tokenizer: Any = None) -> Task:
             block=recipe.model["n_ctx"],
             val_bytes=len(corpus.val.encode()),
         )
-    raise ValueError(f"recipe {recipe.name} has kind {recipe.kind!r}; expected one of {', '.join(KINDS)}")
+    raise ValueError(f"recipe {recipe.name} has task {recipe.task!r}; expected one of {', '.join(TASKS)}")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -126,7 +126,7 @@ RECIPES: dict[str, Recipe] = {
     for r in [
         Recipe(
             name="induction-2l",
-            kind="induction",
+            task="induction",
             summary="2-layer attention-only model on repeated random tokens: a previous-token head in layer 0 and an "
             "induction head in layer 1 form together, in a sudden drop of the loss on the repeated half",
             model=dict(
@@ -161,7 +161,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="modadd-113",
-            kind="modular-addition",
+            task="modular-addition",
             summary="1-layer transformer on a + b mod 113 from 30% of all pairs, with weight decay 1.0: it memorises the "
             "training pairs first, and only later generalises (groks)",
             model=dict(
@@ -199,7 +199,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="shakespeare-char",
-            kind="char-lm",
+            task="char-lm",
             summary="character-level GPT on tinyshakespeare, nanoGPT's CPU configuration",
             model=dict(
                 d_model=128,
@@ -237,7 +237,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="austen-bpe",
-            kind="bpe-lm",
+            task="bpe-lm",
             summary="byte-level BPE (4k vocabulary) GPT on Jane Austen's six novels",
             model=dict(
                 d_model=128,

@@ -14,11 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..train.trainer import SNAPSHOT_INDEX, SNAPSHOTS
 from ..transformer.loading import LoadError
 from ..transformer.model import Transformer
 from ..transformer.saving import load_model, load_weights_into, read_model_config, read_tokenizer
 
-CARD, SNAPSHOTS = "card.json", "snapshots"
+CARD = "card.json"  # a model directory's card: recipe, seed, time, metrics
 
 
 def bundled_root() -> Path:
@@ -56,7 +57,7 @@ def card(name_or_dir: str | os.PathLike) -> dict[str, Any]:
 
 def snapshots(name_or_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Each snapshot's step and the metrics measured on it when it was taken, oldest first."""
-    index = model_dir(name_or_dir) / SNAPSHOTS / "index.json"
+    index = model_dir(name_or_dir) / SNAPSHOTS / SNAPSHOT_INDEX
     return json.loads(index.read_text()) if index.is_file() else []
 
 

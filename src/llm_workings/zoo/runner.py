@@ -8,7 +8,6 @@ out = run_recipe(get_recipe("induction-2l"), "runs/induction-2l")
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -17,14 +16,13 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_atomic
+from ..atomic import write_json
 from ..train.trainer import Trainer, TrainResult
 from ..transformer.model import Transformer
 from ..transformer.saving import save_model
 from .baselines import ngram_bits_per_byte
 from .recipes import Recipe, build_task, build_tokenizer
-
-CARD = "card.json"
+from .registry import CARD
 
 
 def run_recipe(
@@ -52,7 +50,7 @@ def run_recipe(
         return out_dir
     save_model(model, out_dir, tokenizer)
     card = make_card(recipe, model, task, result, overrides or {})
-    write_atomic(out_dir / CARD, (json.dumps(card, indent=1) + "\n").encode())
+    write_json(out_dir / CARD, card)
     return out_dir
 
 
@@ -62,7 +60,7 @@ def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult
     return {
         "name": recipe.name,
         "summary": recipe.summary,
-        "task": recipe.kind,
+        "task": recipe.task,
         "reproduce": command + " --out runs/" + recipe.name,
         "seed": recipe.train["seed"],
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -82,7 +80,7 @@ def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult
 def final_metrics(recipe: Recipe, model: Transformer, task: Any) -> dict[str, float]:
     """The metrics on a card: the task's final evaluation, and for language models the n-gram baselines."""
     metrics = task.evaluate(model, final=True)
-    if recipe.kind in ("char-lm", "bpe-lm"):
+    if recipe.task in ("char-lm", "bpe-lm"):
         metrics.update(ngram_bits_per_byte(task.train_ids, task.val_ids, model.cfg.d_vocab, task.val_bytes))
     return metrics
 
