@@ -3,10 +3,10 @@
 Each residual stream the model builds up ("0_pre", "1_pre", ..., "final_post", and with
 `incl_mid` the "_mid" streams between attention and MLP) is put through the model's own final
 norm and unembedding. This is nostalgebraist's logit lens (2020): the final norm recomputes its
-scale for each residual it reads, exactly as it would if the model stopped there. It is *not*
-TransformerLens's `apply_ln_to_stack`, which divides every layer's stream by the scale of the final
-stream (that linearises the norm for attribution, but is not what the model would predict). So the
-last layer's logits equal the model's logits exactly.
+scale for each residual it reads, exactly as it would if the model stopped there, so the last
+layer's logits equal the model's logits exactly. It gives the same streams as TransformerLens 3.9's
+`cache.accumulated_resid(apply_ln=True)`; `cache.apply_ln_to_stack` with one cached scale for every
+stream linearises the norm for attribution instead (see docs/transformer.md's cache section).
 
     lens = logit_lens(model, tokens)           # target: the actual next token
     lens.target_rank[:, 0]                     # [layer, pos]: rank of the next token per layer
