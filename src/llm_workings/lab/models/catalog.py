@@ -121,26 +121,25 @@ def cli_entries(arguments: tuple[str, ...] | list[str]) -> list[CatalogEntry]:
         path = Path(argument).expanduser()
         if argument in zoo and not path.exists():
             continue
-        base = "cli." + slug(path.name if path.exists() else argument.replace("/", "-"))
+        hub = not path.exists() and bool(HUB_NAME.match(argument))
+        base = "cli." + slug(argument.replace("/", "-") if hub else path.name)
         id, n = base, 2
         while id in taken:
             id, n = f"{base}-{n}", n + 1
         taken.add(id)
-        entries.append(cli_entry(id, argument, path))
+        entries.append(hub_entry(id, argument) if hub else path_entry(id, argument, path))
     return entries
 
 
-def cli_entry(id: str, argument: str, path: Path) -> CatalogEntry:
-    if path.exists() or not HUB_NAME.match(argument):
-        entry = entry_for_directory(id, path.name or argument, "cli", path)
-        if not path.exists():
-            reason = (
-                f"{argument} does not exist; expected a checkpoint directory holding config.json and weights, "
-                "or a hub name such as 'gpt2'"
-            )
-            entry = entry.model_copy(update={"reason": reason})
-        return entry
-    return hub_entry(id, argument)
+def path_entry(id: str, argument: str, path: Path) -> CatalogEntry:
+    entry = entry_for_directory(id, path.name or argument, "cli", path)
+    if not path.exists():
+        reason = (
+            f"{argument} does not exist; expected a checkpoint directory holding config.json and weights, "
+            "or a hub name such as 'gpt2'"
+        )
+        entry = entry.model_copy(update={"reason": reason})
+    return entry
 
 
 def hub_entry(id: str, name: str) -> CatalogEntry:
