@@ -58,14 +58,15 @@ export function heatmap(container, data, options = {}) {
     const available = Math.max(120, (options.width ?? (container.clientWidth || 640)) - 20);
     const rowLabelWidth = Math.ceil(Math.max(0, ...labels.rows.map((l) => textWidth(l, LABEL_FONT))));
     const colLabelWidth = Math.ceil(Math.max(0, ...labels.cols.map((l) => textWidth(l, LABEL_FONT))));
-    const left = (options.rowTitle ? 18 : 0) + (options.labels === false ? 0 : rowLabelWidth + 6) + 2;
+    const titles = options.labels !== false; // without labels, the axis titles only name the tooltip's lines
+    const left = (titles && options.rowTitle ? 18 : 0) + (titles ? rowLabelWidth + 6 : 0) + 2;
     const fit = Math.floor((available - left) / Math.max(1, m.cols));
     const cell = Math.max(1, options.cellSize ?? Math.min(28, fit));
     const rotate = colLabelWidth > cell - 2;
     const colLabelHeight = options.labels === false ? 0 : rotate ? colLabelWidth + 6 : 16;
     const plotWidth = cell * m.cols;
     const plotHeight = cell * m.rows;
-    const bottomLabels = plotHeight + 4 + colLabelHeight + (options.colTitle ? 16 : 0);
+    const bottomLabels = plotHeight + 4 + colLabelHeight + (titles && options.colTitle ? 16 : 0);
     const legendTop = bottomLabels + 6;
     const legendWidth = Math.min(240, Math.max(140, plotWidth));
     const legendHeight = options.legend === false ? 0 : 46;
@@ -119,7 +120,8 @@ export function heatmap(container, data, options = {}) {
   function drawFrame() {
     svg = svgEl("svg", { width: layout.width, height: layout.height, viewBox: `0 0 ${layout.width} ${layout.height}`, class: "lw-frame" });
     const { cell, left, top } = layout;
-    if (options.labels !== false) {
+    const titles = options.labels !== false;
+    if (titles) {
       labels.rows.forEach((label, r) => {
         if (r % layout.rowEvery) return;
         const t = svgEl("text", { x: left - 6, y: top + (r + 0.5) * cell, "text-anchor": "end", "dominant-baseline": "central", fill: MUTED, "font-size": 11, "font-family": FONT, "xml:space": "preserve" });
@@ -137,13 +139,13 @@ export function heatmap(container, data, options = {}) {
         svg.append(t);
       });
     }
-    if (options.rowTitle) {
+    if (titles && options.rowTitle) {
       const y = top + layout.plotHeight / 2;
       const t = svgEl("text", { x: 10, y, transform: `rotate(-90 10 ${y})`, "text-anchor": "middle", fill: INK, "font-size": 11.5, "font-family": FONT });
       t.textContent = options.rowTitle;
       svg.append(t);
     }
-    if (options.colTitle) {
+    if (titles && options.colTitle) {
       const t = svgEl("text", { x: left + layout.plotWidth / 2, y: layout.legendTop - 6, "text-anchor": "middle", fill: INK, "font-size": 11.5, "font-family": FONT });
       t.textContent = options.colTitle;
       svg.append(t);
