@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from llm_workings.lab import backprop
+from llm_workings.lab.backprop import routes
+from llm_workings.lab.backprop import run as backprop_run
+from llm_workings.lab.backprop.settings import SETTINGS
 from llm_workings.lab.server import serve_in_thread
 from llm_workings.nn import MLP, Trainer
 
@@ -21,12 +23,10 @@ def server():
     srv = serve_in_thread()
     yield srv
     srv.shutdown()
-    srv.server_close()
 
 
 def call(server, method, path, body=None, headers=None, raw: bytes | None = None):
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
     resp = conn.getresponse()
@@ -50,8 +50,8 @@ def step(server, state, n=1, **extra):
 
 def engine_trainer(settings: dict) -> Trainer:
     """The run the page describes, built directly from the engine."""
-    s = backprop.SETTINGS.validate(settings)
-    return backprop.trainer_for(s, backprop.dataset_for(s))
+    s = SETTINGS.validate(settings)
+    return backprop_run.trainer_for(s, backprop_run.dataset_for(s))
 
 
 SPIRAL = {
@@ -71,7 +71,7 @@ def test_schema_describes_every_setting(server):
     status, schema, _ = call(server, "GET", "/api/backprop/schema")
     assert status == 200
     names = [s["name"] for s in schema["settings"]]
-    assert names == list(backprop.SETTINGS.defaults())
+    assert names == list(SETTINGS.defaults())
     assert set(schema["live"]) == {"learning_rate", "reg_rate"}
     assert schema["losses_for_output"]["softmax"] == ["cce"]
 
@@ -162,7 +162,7 @@ def test_divergence_is_reported_in_the_state_and_training_stops(server):
 
 
 def test_step_limit_stops_a_run(server, monkeypatch):
-    monkeypatch.setattr(backprop, "MAX_STEPS", 15)
+    monkeypatch.setattr(backprop_run, "MAX_STEPS", 15)
     state = step(server, create(server), 40)
     assert state["step"] == 15 and state["error"]["cause"] == "step limit"
 
@@ -187,16 +187,10 @@ def test_export_loads_with_the_snippet(server, tmp_path):
 
 def test_evicted_runs_say_so(server, monkeypatch):
     first = create(server)
-    monkeypatch.setattr(server_api().runs, "capacity", 2)
+    monkeypatch.setattr(routes.RUNS, "capacity", 2)
     create(server), create(server)
     status, body, _ = call(server, "POST", f"/api/backprop/runs/{first['run_id']}/step", {"steps": 1})
     assert status == 404 and "reload the page" in body["error"]
-
-
-def server_api():
-    from llm_workings.lab.server import api
-
-    return api
 
 
 @pytest.mark.parametrize(
@@ -244,7 +238,7 @@ def test_other_bad_requests(server):
 
 
 def test_host_header_and_origin_are_checked(server):
-    port = server.server_address[1]
+    port = server.port
     status, error, _ = call(server, "GET", "/api/backprop/schema", headers={"Host": f"attacker.example:{port}"})
     assert status == 403 and "Host header" in error["error"]
     status, _, _ = call(server, "GET", "/api/backprop/schema", headers={"Host": f"localhost:{port}"})
