@@ -62,7 +62,7 @@ def model_detail(model_id: str, request: Request) -> ModelDetail:
     entry = cache.entry(model_id)
     config: dict[str, Any] = {}
     card: dict[str, Any] = {}
-    if entry.available and entry.format != "hub" or Path(entry.location).is_dir():
+    if Path(entry.location).is_dir():
         try:
             facts = describe(Path(entry.location))
             config, card = facts.config, facts.card
