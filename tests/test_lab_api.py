@@ -15,7 +15,8 @@ from llm_workings.lab.backprop import routes
 from llm_workings.lab.backprop import run as backprop_run
 from llm_workings.lab.backprop.settings import SETTINGS
 from llm_workings.lab.server import serve_in_thread
-from llm_workings.nn import MLP, Trainer
+from llm_workings.nn import HIDDEN_ACTIVATIONS, LOSSES, MLP, OUTPUT_ACTIVATIONS, REGULARIZATIONS, Trainer
+from llm_workings.nn.functions import FUSED_OUTPUT_GRADIENT
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,18 @@ def test_schema_describes_every_setting(server):
     assert names == list(SETTINGS.defaults())
     assert set(schema["live"]) == {"learning_rate", "reg_rate"}
     assert schema["losses_for_output"]["softmax"] == ["cce"]
+
+
+def test_schema_carries_the_maths_tables_of_every_engine_function(server):
+    """The page's equations read these; each rule lives in Python once (nn/ or lab/backprop/maths.py)."""
+    formulas = call(server, "GET", "/api/backprop/schema")[1]["formulas"]
+    assert set(formulas["activations"]) == set(HIDDEN_ACTIVATIONS) | set(OUTPUT_ACTIVATIONS)
+    assert formulas["activations"]["tanh"]["f"] == HIDDEN_ACTIVATIONS["tanh"].formula
+    assert all(f["symbol"] and f["df"] for f in formulas["activations"].values())
+    assert set(formulas["losses"]) == set(LOSSES) and all(f["dL_da"] for f in formulas["losses"].values())
+    assert {tuple(pair) for pair in formulas["fused"]} == FUSED_OUTPUT_GRADIENT
+    assert set(formulas["penalties"]) == set(REGULARIZATIONS) - {"none"}
+    assert all("#W" in p["dR_dW"] for p in formulas["penalties"].values())
 
 
 def test_trace_in_the_api_equals_the_engine(server):

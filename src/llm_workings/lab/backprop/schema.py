@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...nn import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+from ...nn import LOSSES, OUTPUT_ACTIVATIONS
+from .maths import formulas
 from .run import MAX_STEPS
 from .settings import LIVE, MAX_STEPS_PER_REQUEST, SETTINGS
 
@@ -34,6 +35,7 @@ class Limits(BaseModel):
 
 
 class ActivationFormula(BaseModel):
+    symbol: str  # TeX of f's name inside an equation
     f: str  # TeX of a = f(z)
     df: str  # TeX of its derivative
 
@@ -41,11 +43,19 @@ class ActivationFormula(BaseModel):
 class LossFormula(BaseModel):
     title: str
     f: str
+    dL_da: str  # TeX of the output layer's dL/da
+
+
+class Penalty(BaseModel):
+    R: str
+    dR_dW: str  # "#W" stands for the weights being written
 
 
 class Formulas(BaseModel):
     activations: dict[str, ActivationFormula]
     losses: dict[str, LossFormula]
+    fused: list[tuple[str, str]]  # [output, loss] pairs whose dL/dz the engine computes as (a - y) / B
+    penalties: dict[str, Penalty]
 
 
 class Schema(BaseModel):
@@ -62,11 +72,5 @@ def schema() -> Schema:
         live=list(LIVE),
         losses_for_output={out: [n for n, f in LOSSES.items() if out in f.outputs] for out in OUTPUT_ACTIVATIONS},
         limits=Limits(max_steps=MAX_STEPS, max_steps_per_request=MAX_STEPS_PER_REQUEST),
-        formulas=Formulas(
-            activations={
-                n: ActivationFormula(f=f.formula, df=f.derivative)
-                for n, f in {**HIDDEN_ACTIVATIONS, **OUTPUT_ACTIVATIONS}.items()
-            },
-            losses={n: LossFormula(title=f.title, f=f.formula) for n, f in LOSSES.items()},
-        ),
+        formulas=Formulas(**formulas()),
     )
