@@ -1,0 +1,107 @@
+"""Every checkpoint on the Tokens page, checked against the engine on the bundled language models.
+
+Each test is named after the claim the page reveals; docs/lessons/tokens.md quotes the same answers.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from llm_workings import zoo
+from llm_workings.data import load_corpus
+from llm_workings.lab.models.tokenizer import text_tokenizer
+from llm_workings.lab.tokens import compute
+
+LANGUAGE_MODELS = {"shakespeare-char": "tinyshakespeare", "austen-bpe": "austen"}
+TEXT = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
+# the page's try-this link for the repeat checkpoint, with the phrase it repeats
+REPEAT_PHRASE = " Mr. Darcy and Miss Bennet"
+REPEATED = REPEAT_PHRASE.strip() + "." + REPEAT_PHRASE + "."
+
+
+@pytest.fixture(scope="module", params=list(LANGUAGE_MODELS))
+def lm(request):
+    model, tokenizer = zoo.load(request.param)
+    return request.param, model.eval(), text_tokenizer(tokenizer)
+
+
+def test_halving_the_temperature_gives_probability_to_the_already_likely_tokens(lm):
+    """At every position the top token gains, the least likely loses, and the tokens that gain are
+    exactly a run of the likeliest ones."""
+    _, model, tok = lm
+    with torch.no_grad():
+        rows, _ = compute.windowed_logits(model, compute.token_ids(model, tok, TEXT))
+    for logits in rows:
+        before = compute.sampling_distribution(logits, 1.0, None, None)
+        after = compute.sampling_distribution(logits, 0.5, None, None)
+        order = before.argsort(descending=True)
+        gained = (after > before)[order]
+        assert gained[0] and not gained[-1]
+        first_loser = int((~gained).nonzero()[0])
+        assert not gained[first_loser:].any()  # no token below a loser gains
+
+
+def test_the_first_prediction_has_the_least_context_and_the_highest_loss_on_average(lm):
+    """Loss falls as the context grows: the prediction made from one token is the worst on average."""
+    name, model, tok = lm
+    corpus = load_corpus(LANGUAGE_MODELS[name]).val
+    n_ctx = model.cfg.n_ctx
+    ids = tok.encode(corpus[:100_000])
+    step = (len(ids) - n_ctx) // 256
+    windows = torch.tensor([ids[s : s + n_ctx] for s in range(0, 256 * step, step)])
+    with torch.no_grad():
+        losses = model(windows, return_type="loss", loss_per_token=True)  # [windows, n_ctx - 1]
+    by_position = losses.mean(0)
+    assert by_position[0] == by_position.max()
+    assert by_position[0] > 1.1 * by_position[n_ctx // 2 :].mean()
+
+
+def test_a_repeated_phrase_is_less_surprising_the_second_time_only_for_a_model_that_learned_to_copy(lm):
+    """austen-bpe predicts the second "Mr. Darcy and Miss Bennet" better than the first; the smaller
+    shakespeare-char, which has not learned to copy, does not (the induction lesson is about this)."""
+    name, model, tok = lm
+    first_part = tok.encode(REPEAT_PHRASE.strip() + ".")
+    phrase = tok.encode(REPEAT_PHRASE)
+    ids = compute.token_ids(model, tok, REPEATED)
+    assert ids[len(first_part) : len(first_part) + len(phrase)] == phrase
+    surprise = compute.predict(model, ids, k=1).surprise_bits  # surprise[j - 1] belongs to token j
+    first = surprise[: len(first_part) - 2].mean()  # tokens 1 .. end of the first phrase
+    second = surprise[len(first_part) : len(first_part) + len(phrase) - 1].mean()  # the same tokens again
+    if name == "austen-bpe":
+        assert second < first - 0.3
+    else:
+        assert second >= first
+
+
+def test_top_p_keeps_few_tokens_where_the_model_is_sure_and_many_where_it_is_not(lm):
+    _, model, tok = lm
+    ids = compute.token_ids(model, tok, TEXT)
+    with torch.no_grad():
+        rows, _ = compute.windowed_logits(model, ids)
+    entropy = [compute.reshape(r, 1.0, None, None, k=1).entropy_before for r in rows]
+    surest, least_sure = (
+        rows[min(range(len(rows)), key=entropy.__getitem__)],
+        rows[max(range(len(rows)), key=entropy.__getitem__)],
+    )
+    kept_sure = compute.reshape(surest, 1.0, None, 0.9, k=1).kept
+    kept_unsure = compute.reshape(least_sure, 1.0, None, 0.9, k=1).kept
+    assert kept_sure * 5 <= kept_unsure
+
+
+def test_temperature_zero_writes_the_same_text_whatever_the_seed(lm):
+    _, model, tok = lm
+    ids = compute.token_ids(model, tok, "It is")
+    runs = {tuple(compute.continue_text(model, ids, 0.0, None, None, seed=s, max_new_tokens=15)) for s in range(4)}
+    assert len(runs) == 1
+    greedy = list(ids)
+    for _ in range(15):
+        greedy.append(int(compute.logits_after(model, greedy).argmax()))
+    assert list(runs.pop()) == greedy[len(ids) :]
+
+
+def test_the_same_seed_writes_the_same_text_and_another_seed_another(lm):
+    _, model, tok = lm
+    ids = compute.token_ids(model, tok, "It is")
+    runs = [tuple(compute.continue_text(model, ids, 1.0, None, None, seed=s, max_new_tokens=20)) for s in (7, 7, 8)]
+    assert runs[0] == runs[1] != runs[2]
