@@ -28,10 +28,12 @@ export function lineChart(container, data, options = {}) {
   let rule;
   let dots = [];
   let fmt;
+  let xfmt;
 
   function render() {
     series = normalize(data);
     fmt = d3format(options.format || ".4~g");
+    xfmt = d3format(options.xFormat || ".4~g");
     const width = Math.max(240, options.width ?? (container.clientWidth || 520));
     const height = options.height ?? 220;
     const legendHeight = series.length > 1 ? 18 : 0;
@@ -131,7 +133,7 @@ export function lineChart(container, data, options = {}) {
     rule.setAttribute("x1", px);
     rule.setAttribute("x2", px);
     rule.setAttribute("visibility", "visible");
-    const lines = [`${options.xLabel || "x"} ${fmt(xv)}`];
+    const lines = [`${options.xLabel || "x"} ${xfmt(xv)}`];
     series.forEach((s, i) => {
       const j = s.x.indexOf(xv);
       const yv = j >= 0 ? s.y[j] : NaN;

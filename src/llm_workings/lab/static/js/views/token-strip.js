@@ -183,7 +183,7 @@ export function tokenStrip(container, data, options = {}) {
       }
     });
     let height = y + rowHeight + 4;
-    if (scale) height += 4 + drawLegend(svg, scale, { x: 0, y: height, width: 220 });
+    if (scale) height += 4 + drawLegend(svg, scale, { x: 6, y: height, width: 220 });
     svg.setAttribute("height", height);
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     return svg;
