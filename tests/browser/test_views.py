@@ -204,6 +204,13 @@ def test_heatmap_hover_value_and_cell_colours_follow_the_scale(views):
     assert (picked["row"], picked["col"], picked["rowLabel"], picked["colLabel"]) == (1, 4, "·b", "k4")
     assert picked["value"] == pytest.approx(values[1][4])
     assert page.locator(".lw-selection").get_attribute("visibility") == "visible"
+    page.mouse.move(0, 0)
+    page.locator(".lw-cells").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    assert tooltip_lines(views)[:2] == ["query c↵", "key k5"]
+    page.keyboard.press("Enter")
+    assert (events(views, "select")[-1][0]["row"], events(views, "select")[-1][0]["col"]) == (2, 5)
     assert page.locator("svg.lw-frame text").all_text_contents()[:5] == ["a", "·b", "c↵", "d", "e"]
     check_exports(views, ["a", "·b", "k6", "query", "key", "weight"])
 
