@@ -121,3 +121,14 @@ def test_two_tabs_on_two_models_never_see_each_others_state(tmp_path):
     for name in TEXT:
         assert len(answers[name]) == 15
         assert all(a == {**expected[name], "layers": 4} for a in answers[name]), name  # both have 4 layers
+
+
+def test_create_app_serves_the_catalog_and_its_errors_in_the_labs_shape(tmp_path):
+    from llm_workings.lab.server import create_app
+
+    client = TestClient(create_app(LabConfig(runs_dir=tmp_path)), base_url="http://127.0.0.1:8000")
+    assert [m["id"] for m in client.get("/api/models").json()["models"]][:1] == ["austen-bpe"]
+    response = client.get("/api/models/nope")
+    body = response.json()
+    assert response.status_code == 404 and set(body) == {"error", "field"} and body["field"] == "model"
+    assert "'nope'" in body["error"] and "shakespeare-char" in body["error"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from ..pages import reply
 from .cache import MB, ModelCache
 from .catalog import CatalogEntry
 from .describe import NotAModel, describe
@@ -46,18 +47,19 @@ def status(entry: CatalogEntry, usage: dict[str, Any]) -> ModelStatus:
 
 
 @router.get("", response_model=ModelListing)
-def list_models(request: Request) -> ModelListing:
+def list_models(request: Request) -> Response:
     cache = cache_of(request)
     usage = cache.usage()
-    return ModelListing(
+    listing = ModelListing(
         models=[status(e, usage) for e in cache.catalog()],
         budget_mb=usage["budget_bytes"] / MB,
         used_mb=round(usage["used_bytes"] / MB, 3),
     )
+    return reply(listing)
 
 
 @router.get("/{model_id}", response_model=ModelDetail)
-def model_detail(model_id: str, request: Request) -> ModelDetail:
+def model_detail(model_id: str, request: Request) -> Response:
     cache = cache_of(request)
     entry = cache.entry(model_id)
     config: dict[str, Any] = {}
@@ -70,4 +72,4 @@ def model_detail(model_id: str, request: Request) -> ModelDetail:
             pass  # the entry's reason already says what is wrong
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
     reproduce = card.get("reproduce") if isinstance(card.get("reproduce"), str) else None
-    return ModelDetail(**status(entry, cache.usage()).model_dump(), config=config, metrics=metrics, reproduce=reproduce)
+    return reply(ModelDetail(**status(entry, cache.usage()).model_dump(), config=config, metrics=metrics, reproduce=reproduce))
