@@ -1,7 +1,7 @@
 // The heatmap: cells on a canvas, labels, axis titles and the colour legend in an SVG around it.
 
 import { asMatrix, el, FONT, frame, INK, jsonBlob, MUTED, serializeSvg, svgEl, svgToPng, textWidth, tooltip, truncate, visibleText } from "./common.js";
-import { colorScale, drawLegend } from "./scale.js";
+import { colorScale, drawLegend, MISSING_RGB } from "./scale.js";
 
 const LABEL_FONT = `11px ${FONT}`;
 const VECTOR_CELLS = 4096; // up to this many cells an exported SVG draws one <rect> per cell
@@ -56,9 +56,10 @@ export function heatmap(container, data, options = {}) {
 
   function computeLayout() {
     const available = Math.max(120, (options.width ?? (container.clientWidth || 640)) - 20);
-    const rowLabelWidth = Math.ceil(Math.max(0, ...labels.rows.map((l) => textWidth(l, LABEL_FONT))));
-    const colLabelWidth = Math.ceil(Math.max(0, ...labels.cols.map((l) => textWidth(l, LABEL_FONT))));
     const titles = options.labels !== false; // without labels, the axis titles only name the tooltip's lines
+    const widest = (list) => (titles ? Math.ceil(list.reduce((w, l) => Math.max(w, textWidth(l, LABEL_FONT)), 0)) : 0);
+    const rowLabelWidth = widest(labels.rows);
+    const colLabelWidth = widest(labels.cols);
     const left = (titles && options.rowTitle ? 18 : 0) + (titles ? rowLabelWidth + 6 : 0) + 2;
     const fit = Math.floor((available - left) / Math.max(1, m.cols));
     const cell = Math.max(1, options.cellSize ?? Math.min(28, fit));
@@ -93,13 +94,17 @@ export function heatmap(container, data, options = {}) {
     cells.height = Math.max(1, m.rows);
     const ctx = cells.getContext("2d");
     const image = ctx.createImageData(cells.width, cells.height);
+    const { lut } = scale;
     for (let r = 0; r < m.rows; r += 1) {
       for (let c = 0; c < m.cols; c += 1) {
-        const [red, green, blue] = scale.rgba(m.get(r, c));
+        const from = scale.lutIndex(m.get(r, c));
         const at = 4 * (r * m.cols + c);
-        image.data[at] = red;
-        image.data[at + 1] = green;
-        image.data[at + 2] = blue;
+        if (from < 0) image.data.set(MISSING_RGB, at);
+        else {
+          image.data[at] = lut[from];
+          image.data[at + 1] = lut[from + 1];
+          image.data[at + 2] = lut[from + 2];
+        }
         image.data[at + 3] = 255;
       }
     }

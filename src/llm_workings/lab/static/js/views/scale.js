@@ -1,6 +1,5 @@
 // Colour scales and their legend, on d3-scale and d3-scale-chromatic's colour maps.
 
-import { extent, max } from "../../vendor/d3/d3-array.js";
 import { axisBottom } from "../../vendor/d3/d3-axis.js";
 import { rgb } from "../../vendor/d3/d3-color.js";
 import { format as d3format } from "../../vendor/d3/d3-format.js";
@@ -10,6 +9,8 @@ import { select } from "../../vendor/d3/d3-selection.js";
 import { FONT, INK, MUTED, svgEl } from "./common.js";
 
 export const MISSING = "#eef0f3"; // a NaN or absent value
+export const MISSING_RGB = [238, 240, 243];
+const LEVELS = 1024;
 
 const DEFAULT_SCHEME = { sequential: "Viridis", diverging: "RdBu" };
 
@@ -21,10 +22,17 @@ function interpolator(name, kind, reverse) {
   return flip ? (t) => fn(1 - t) : fn;
 }
 
-function finite(values) {
-  const out = [];
-  for (const v of values) if (Number.isFinite(v)) out.push(v);
-  return out;
+/** [min, max] of the finite values (one pass, no copies: heatmaps can hold a million). */
+function finiteExtent(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
 }
 
 /**
@@ -39,28 +47,30 @@ export function colorScale(spec = {}, values = []) {
   const scheme = spec.scheme || DEFAULT_SCHEME[kind];
   const interp = interpolator(scheme, kind, !!spec.reverse);
   let domain = spec.domain;
-  const seen = finite(values);
   if (!domain) {
+    const seen = finiteExtent(values);
     if (kind === "diverging") {
-      const m = max(seen, Math.abs) || 1;
-      domain = [-m, 0, m];
+      const m = seen ? Math.max(Math.abs(seen[0]), Math.abs(seen[1])) : 0;
+      domain = [-(m || 1), 0, m || 1];
     } else {
-      const [lo, hi] = seen.length ? extent(seen) : [0, 1];
+      const [lo, hi] = seen || [0, 1];
       domain = lo === hi ? [lo, lo + 1] : [lo, hi];
     }
   }
   if (kind === "diverging" && domain.length === 2) domain = [domain[0], 0, domain[1]];
-  const d3scale = (kind === "diverging" ? scaleDiverging(domain, interp) : scaleSequential(domain, interp)).clamp(true);
-  const cache = new Map();
+  // Where a value falls in [0, 1] along the map (piecewise about the middle when diverging),
+  // and the map sampled at LEVELS points: a million heatmap cells cost one lookup each.
+  const position = (kind === "diverging" ? scaleDiverging(domain, (t) => t) : scaleSequential(domain, (t) => t)).clamp(true);
+  const lut = new Uint8ClampedArray(LEVELS * 3);
+  for (let i = 0; i < LEVELS; i += 1) {
+    const col = rgb(interp(i / (LEVELS - 1)));
+    lut.set([Math.round(col.r), Math.round(col.g), Math.round(col.b)], 3 * i);
+  }
+  /** Index of v's colour in `lut` (times 3), or -1 for NaN/missing. */
+  const lutIndex = (v) => (Number.isFinite(v) ? 3 * Math.round(position(v) * (LEVELS - 1)) : -1);
   const rgba = (v) => {
-    if (!Number.isFinite(v)) return [238, 240, 243];
-    let c = cache.get(v);
-    if (!c) {
-      const col = rgb(d3scale(v));
-      c = [Math.round(col.r), Math.round(col.g), Math.round(col.b)];
-      if (cache.size < 4096) cache.set(v, c);
-    }
-    return c;
+    const at = lutIndex(v);
+    return at < 0 ? [...MISSING_RGB] : [lut[at], lut[at + 1], lut[at + 2]];
   };
   return {
     isColorScale: true,
@@ -81,6 +91,8 @@ export function colorScale(spec = {}, values = []) {
       return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? INK : "#ffffff";
     },
     interpolate: interp,
+    lut,
+    lutIndex,
   };
 }
 
