@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from models_helpers import build_finished_run, build_gpt2_dir, build_our_model
+from models_helpers import build_finished_run, build_gpt2_dir, build_our_model, build_training_run
 
 from llm_workings import zoo
 from llm_workings.lab.config import LabConfig
@@ -196,3 +196,15 @@ def test_a_bad_checkpoint_is_a_422_with_the_loaders_reason(tmp_path, kind):
     assert not listed.available and reason in listed.reason  # the catalog now shows why
     with cache.hold("induction-2l"):  # the rest of the lab is unaffected
         pass
+
+
+def test_a_run_still_training_is_a_409_saying_so(tmp_path):
+    build_training_run(tmp_path, "busy", step=40)
+    cache = ModelCache(LabConfig(runs_dir=tmp_path))
+    with pytest.raises(ApiError) as e:
+        cache.get("run.busy")
+    assert e.value.status == 409 and "still training" in str(e.value) and "step 40" in str(e.value)
+    assert "still training" in cache.entry("run.busy").reason  # the catalog keeps saying why
+    build_finished_run(tmp_path, "busy")  # the run finishes: its model loads
+    with cache.hold("run.busy") as held:
+        assert held.entry.available and held.entry.source == "run"

@@ -35,7 +35,7 @@ from .loader import load_entry, model_bytes
 from .tokenizer import TextTokenizer, text_tokenizer
 
 MB = 2**20
-TOO_BIG = 409
+TOO_BIG = STILL_TRAINING = 409
 FLOAT32_BYTES = 4  # the loaders build float32 models, whatever the files hold
 
 
@@ -101,6 +101,8 @@ class ModelCache:
 
     def get(self, model_id: str) -> LoadedModel:
         entry = self.entry(model_id)
+        if entry.in_training:
+            raise ApiError(entry.reason or f"{model_id} is still training", status=STILL_TRAINING, field="model")
         with self._lock:
             load_lock = self._load_locks.setdefault(model_id, threading.Lock())
         with load_lock:

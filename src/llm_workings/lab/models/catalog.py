@@ -54,6 +54,7 @@ class CatalogEntry(BaseModel):
     # not for the page: which loader reads it, and when its files last changed (a retrained run reloads)
     format: Literal["ours", "hf", "hub"] = Field("ours", exclude=True)
     stamp: int = Field(0, exclude=True)
+    in_training: bool = Field(False, exclude=True)  # a run with no final model yet: nothing to load
 
 
 def slug(text: str) -> str:
@@ -196,7 +197,7 @@ def run_entry(directory: Path) -> CatalogEntry | None:
     )
     return CatalogEntry(
         id=id, label=directory.name, source="run", task="unknown", has_tokenizer=(directory / "tokenizer.json").is_file(),
-        parameters=None, available=False, reason=reason, location=str(directory),
+        parameters=None, available=False, reason=reason, location=str(directory), in_training=True,
     )  # fmt: skip
 
 
