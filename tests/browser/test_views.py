@@ -342,6 +342,7 @@ def test_tensors_decode_in_the_browser_to_exactly_what_python_decodes(views):
         encode_tensor(rng.normal(size=(4, 9)) * 3 - 1, "uint8"),
         encode_tensor(np.full((2, 2), 0.7), "uint8"),
         encode_tensor(np.zeros((0, 3)), "float16"),
+        encode_tensor(np.array([np.pi, -1e-40, 3.4e38, np.inf, np.nan], dtype=np.float32), "float32"),
     ]
     decoded = views.page.evaluate(
         """async (cases) => {
@@ -358,6 +359,15 @@ def test_tensors_decode_in_the_browser_to_exactly_what_python_decodes(views):
         assert np.array_equal(np.isnan(bits), np.isnan(flat))
         finite = ~np.isnan(flat)
         assert np.array_equal(bits[finite].view(np.uint32), flat[finite].view(np.uint32))  # bit for bit, -0 included
+    ids = {"int32": np.array([-(2**31), -1, 0, 50256, 2**31 - 1]), "uint16": np.array([0, 1, 262, 65535])}
+    got = views.page.evaluate(
+        """async (cases) => {
+          const { decodeTensor } = await import("/static/js/views/tensor.js");
+          return cases.map((c) => { const t = decodeTensor(c); return [t.data.constructor.name, Array.from(t.data)]; });
+        }""",
+        [encode_tensor(v, dtype) for dtype, v in ids.items()],
+    )
+    assert got == [["Int32Array", ids["int32"].tolist()], ["Uint16Array", ids["uint16"].tolist()]]
     error = views.page.evaluate(
         """async () => {
           const { decodeTensor } = await import("/static/js/views/tensor.js");

@@ -69,6 +69,26 @@ def test_float16_special_values_survive():
     assert np.signbit(back[1]) and not np.signbit(back[0])
 
 
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float32, shapes, elements=st.floats(width=32)))
+def test_float32_is_exact(values):
+    back = decode_tensor(json.loads(json.dumps(encode_tensor(values, "float32"))))
+    assert back.dtype == np.float32
+    assert np.array_equal(back, values, equal_nan=True)
+    assert np.array_equal(np.signbit(back), np.signbit(values))
+
+
+@pytest.mark.parametrize(("dtype", "lo", "hi"), [("int32", -(2**31), 2**31 - 1), ("uint16", 0, 65535)])
+def test_whole_numbers_are_exact_and_keep_their_type(dtype, lo, hi):
+    ids = np.array([[lo, 0, 1], [262, 50256 % (hi + 1), hi]])
+    back = decode_tensor(encode_tensor(ids, dtype))
+    assert back.dtype == np.dtype(dtype) and np.array_equal(back, ids)
+    with pytest.raises(ValueError, match=f"{dtype} needs whole numbers from {lo} to {hi}"):
+        encode_tensor([hi + 1], dtype)
+    with pytest.raises(ValueError, match="whole numbers"):
+        encode_tensor([1.5], dtype)
+
+
 def test_encoding_is_little_endian_base64_of_the_dtype():
     encoded = encode_tensor([1.0, -2.0], "float16")
     assert encoded == {"dtype": "float16", "shape": [2], "data": base64.b64encode(b"\x00\x3c\x00\xc0").decode()}
@@ -87,6 +107,8 @@ def test_encoding_is_little_endian_base64_of_the_dtype():
         (["a", "b"], "float16", "real numbers"),
         ([1 + 2j], "float16", "complex"),
         ([1.0], "float64", "dtype must be one of float16, uint8"),
+        ([1e39], "float32", "exceed float32's range"),
+        ([float("nan")], "int32", "whole numbers"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(array, dtype, message):

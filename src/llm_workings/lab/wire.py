@@ -1,7 +1,7 @@
 """Compact tensors for the lab's JSON: float16 or bytes quantised over their range, in base64.
 
-A list of floats in JSON costs about 20 bytes a number; float16 costs 2.7 (base64) and a
-quantised byte 1.3. `encode_tensor` makes the JSON-ready dict that `static/js/views/tensor.js`
+A list of floats in JSON costs about 20 bytes a number; float16 costs 2.7 (base64), a
+quantised byte 1.3, and float32 (exact, for numbers a page prints) 5.3. `encode_tensor` makes the JSON-ready dict that `static/js/views/tensor.js`
 decodes; `decode_tensor` does the same arithmetic in Python, so tests can compare exactly.
 
 Each response has a byte budget: `fit_tensor` thins a tensor along one axis until its data
@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-Dtype = Literal["float16", "uint8"]
-DTYPES: tuple[str, ...] = ("float16", "uint8")
+Dtype = Literal["float16", "uint8", "float32", "int32", "uint16"]
+DTYPES: tuple[str, ...] = ("float16", "uint8", "float32", "int32", "uint16")
 HOW = ("stride", "head")
-FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
-_ITEMSIZE = {"float16": 2, "uint8": 1, "float32": 4}
+_ITEMSIZE = {"float16": 2, "uint8": 1, "float32": 4, "int32": 4, "uint16": 2}
+_FLOATS = {"float16": "<f2", "float32": "<f4"}
+_INTS = {"int32": "<i4", "uint16": "<u2"}
 
 
 def _as_array(array: Any) -> np.ndarray:
@@ -56,22 +57,32 @@ def encoded_size(shape: tuple[int, ...] | list[int], dtype: str = "float16") -> 
 def encode_tensor(array: Any, dtype: Dtype = "float16") -> dict:
     """A JSON-ready dict: dtype, shape, base64 little-endian data, and for uint8 its min and max.
 
-    float16 keeps ±inf and NaN; finite values beyond ±65504 are refused (they would turn into
-    infinities). uint8 stores round((x - min) / (max - min) * 255), so a value comes back within
-    (max - min) / 510; it needs finite values.
+    float16 and float32 keep ±inf and NaN; finite values beyond the type's range are refused
+    (they would turn into infinities). float32 is exact for numbers the engine computed in
+    float32, for a page that prints them. uint8 stores round((x - min) / (max - min) * 255), so
+    a value comes back within (max - min) / 510; it needs finite values. int32 and uint16 are
+    for whole numbers such as token ids.
     """
     _check_dtype(dtype)
     values = _as_array(array)
     shape = [int(n) for n in values.shape]
-    if dtype == "float16":
+    if dtype in _FLOATS:
         finite = values[np.isfinite(values)]
-        if finite.size and float(np.abs(finite).max()) > FLOAT16_MAX:
+        top = float(np.finfo(_FLOATS[dtype]).max)
+        if finite.size and float(np.abs(finite).max()) > top:
             raise ValueError(
-                f"values up to {float(np.abs(finite).max()):.6g} exceed float16's range "
-                f"(±{FLOAT16_MAX:g}): send them as uint8, or rescale them"
+                f"values up to {float(np.abs(finite).max()):.6g} exceed {dtype}'s range "
+                f"(±{top:g}): send them as uint8, or rescale them"
             )
-        data = values.astype("<f2").tobytes()
-        return {"dtype": "float16", "shape": shape, "data": base64.b64encode(data).decode("ascii")}
+        data = values.astype(_FLOATS[dtype]).tobytes()
+        return {"dtype": dtype, "shape": shape, "data": base64.b64encode(data).decode("ascii")}
+    if dtype in _INTS:
+        info = np.iinfo(_INTS[dtype])
+        whole = np.isfinite(values) & (values == np.round(values))
+        if not whole.all() or (values.size and (values.min() < info.min or values.max() > info.max)):
+            raise ValueError(f"{dtype} needs whole numbers from {info.min} to {info.max}")
+        data = values.astype(_INTS[dtype]).tobytes()
+        return {"dtype": dtype, "shape": shape, "data": base64.b64encode(data).decode("ascii")}
     if not np.isfinite(values).all():
         raise ValueError(
             "uint8 quantisation needs finite values, and this tensor has NaN or ±inf: send it as float16, or replace them first"
@@ -93,12 +104,15 @@ def encode_tensor(array: Any, dtype: Dtype = "float16") -> dict:
 
 
 def decode_tensor(obj: dict) -> np.ndarray:
-    """The float32 array `decodeTensor` in tensor.js gives for `obj` (the same arithmetic)."""
+    """The array `decodeTensor` in tensor.js gives for `obj` (the same arithmetic).
+
+    float32 for the float dtypes and uint8; int32 or uint16 for those.
+    """
     if not isinstance(obj, dict):
         raise ValueError(f"an encoded tensor is a dict with dtype, shape and data, got {type(obj).__name__}")
     dtype = obj.get("dtype")
     if dtype not in _ITEMSIZE:
-        raise ValueError(f"unknown tensor dtype {dtype!r}: expected float16, uint8 or float32")
+        raise ValueError(f"unknown tensor dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     shape = obj.get("shape")
     if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise ValueError("tensor shape must be a list of non-negative integers")
@@ -106,10 +120,10 @@ def decode_tensor(obj: dict) -> np.ndarray:
     expected = _ITEMSIZE[dtype] * math.prod(shape)
     if len(raw) != expected:
         raise ValueError(f"tensor data has {len(raw)} bytes; shape {shape} of {dtype} needs {expected}")
-    if dtype == "float16":
-        return np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(shape)
-    if dtype == "float32":
-        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+    if dtype in _FLOATS:
+        return np.frombuffer(raw, dtype=_FLOATS[dtype]).astype(np.float32).reshape(shape)
+    if dtype in _INTS:
+        return np.frombuffer(raw, dtype=_INTS[dtype]).astype(_INTS[dtype][1:]).reshape(shape)
     step = (float(obj["max"]) - float(obj["min"])) / 255
     q = np.frombuffer(raw, dtype=np.uint8).astype(np.float64)
     return (float(obj["min"]) + q * step).astype(np.float32).reshape(shape)

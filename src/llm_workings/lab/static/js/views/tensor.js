@@ -1,12 +1,16 @@
-// Decodes the compact tensors lab/wire.py sends: float16, or bytes quantised over [min, max].
+// Decodes the compact tensors lab/wire.py sends: float16, bytes quantised over [min, max],
+// exact float32, or whole numbers (int32, uint16) such as token ids.
 
-const DTYPES = { float16: 2, uint8: 1, float32: 4 };
+const DTYPES = { float16: 2, uint8: 1, float32: 4, int32: 4, uint16: 2 };
 
-/** {dtype, shape, data: base64 little-endian, min?, max?} -> {shape, data: Float32Array}. */
+/**
+ * {dtype, shape, data: base64 little-endian, min?, max?} -> {shape, data}: data is a
+ * Float32Array, except for int32 and uint16 (Int32Array, Uint16Array).
+ */
 export function decodeTensor(obj) {
   if (!obj || typeof obj !== "object") throw new Error("decodeTensor needs an encoded tensor object {dtype, shape, data}");
   const { dtype, shape } = obj;
-  if (!(dtype in DTYPES)) throw new Error(`unknown tensor dtype ${JSON.stringify(dtype)}: expected float16, uint8 or float32`);
+  if (!(dtype in DTYPES)) throw new Error(`unknown tensor dtype ${JSON.stringify(dtype)}: expected one of ${Object.keys(DTYPES).join(", ")}`);
   if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0)) throw new Error("tensor shape must be a list of non-negative integers");
   const count = shape.reduce((a, b) => a * b, 1);
   const bytes = base64Bytes(obj.data);
@@ -14,6 +18,11 @@ export function decodeTensor(obj) {
     throw new Error(`tensor data has ${bytes.length} bytes; shape [${shape}] of ${dtype} needs ${count * DTYPES[dtype]}`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === "int32" || dtype === "uint16") {
+    const ints = dtype === "int32" ? new Int32Array(count) : new Uint16Array(count);
+    for (let i = 0; i < count; i += 1) ints[i] = dtype === "int32" ? view.getInt32(4 * i, true) : view.getUint16(2 * i, true);
+    return { shape: [...shape], data: ints };
+  }
   const data = new Float32Array(count);
   if (dtype === "float16") {
     for (let i = 0; i < count; i += 1) data[i] = halfToFloat(view.getUint16(2 * i, true));
