@@ -105,3 +105,67 @@ def test_the_same_seed_writes_the_same_text_and_another_seed_another(lm):
     ids = compute.token_ids(model, tok, "It is")
     runs = [tuple(compute.continue_text(model, ids, 1.0, None, None, seed=s, max_new_tokens=20)) for s in (7, 7, 8)]
     assert runs[0] == runs[1] != runs[2]
+
+
+def test_halving_the_temperature_squares_the_probabilities(lm):
+    _, model, tok = lm
+    logits = compute.logits_after(model, compute.token_ids(model, tok, TEXT))
+    p = compute.sampling_distribution(logits, 1.0, None, None).double()
+    torch.testing.assert_close(
+        compute.sampling_distribution(logits, 0.5, None, None).double(), p**2 / (p**2).sum(), atol=1e-6, rtol=1e-4
+    )
+
+
+def test_top_k_one_writes_what_temperature_zero_writes(lm):
+    _, model, tok = lm
+    ids = compute.token_ids(model, tok, "It is")
+    greedy = compute.continue_text(model, ids, 0.0, None, None, seed=0, max_new_tokens=12)
+    assert compute.continue_text(model, ids, 1.0, 1, None, seed=5, max_new_tokens=12) == greedy
+
+
+def test_top_p_one_half_keeps_one_or_two_tokens_where_sure_and_dozens_where_not():
+    model, tokenizer = zoo.load("austen-bpe")
+    model.eval()
+    with torch.no_grad():
+        rows, _ = compute.windowed_logits(model, tokenizer.encode(TEXT))
+    kept = [compute.reshape(row, 1.0, None, 0.5, k=1).kept for row in rows]
+    assert min(kept) <= 2 and max(kept) >= 24
+
+
+def test_after_it_is_is_an_easy_guess_for_austen_bpe():
+    model, tokenizer = zoo.load("austen-bpe")
+    ids = tokenizer.encode("It is")
+    assert len(ids) == 2
+    assert compute.predict(model.eval(), ids, k=1).next_prob[0] > 0.2
+
+
+# the character model on the page's starting text (static/js/tokens/state.js DEFAULT_TEXT) and its links
+STARTING_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
+
+
+@pytest.fixture(scope="module")
+def char_model():
+    model, tokenizer = zoo.load("shakespeare-char")
+    return model.eval(), text_tokenizer(tokenizer)
+
+
+def test_the_j_of_juliet_is_the_darkest_chip_and_the_letters_after_it_are_pale(char_model):
+    model, tok = char_model
+    surprise = compute.predict(model, tok.encode(STARTING_TEXT), k=1).surprise_bits
+    j = STARTING_TEXT.index("Juliet")
+    assert int(surprise.argmax()) == j - 1 and surprise[j - 1] > 10  # surprise[j - 1] is token j's
+    assert surprise[j] < 1 and surprise[j + 1] < 1
+
+
+def test_o_after_r_is_hard_to_guess(char_model):
+    model, tok = char_model
+    assert compute.predict(model, tok.encode(STARTING_TEXT[:2]), k=1).next_prob[0] < 0.02
+
+
+def test_a_typo_is_more_than_twice_as_surprising(char_model):
+    model, tok = char_model
+    right, typo = (
+        compute.predict(model, tok.encode(f"Wherefore art thou {name}?"), k=1).surprise_bits[-6:-1].mean()
+        for name in ("Romeo", "Rmoeo")
+    )
+    assert typo > 2 * right
