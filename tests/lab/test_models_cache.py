@@ -208,3 +208,16 @@ def test_a_run_still_training_is_a_409_saying_so(tmp_path):
     build_finished_run(tmp_path, "busy")  # the run finishes: its model loads
     with cache.hold("run.busy") as held:
         assert held.entry.available and held.entry.source == "run"
+
+
+def test_a_checkpoint_fixed_on_disk_is_offered_and_loaded_again(tmp_path):
+    path = corrupt_weights(build_our_model(tmp_path / "flaky"))
+    cache = ModelCache(LabConfig(models=(str(path),), runs_dir=tmp_path / "runs"))
+    with pytest.raises(ApiError):
+        cache.get("cli.flaky")
+    assert not cache.entry("cli.flaky").available
+    time.sleep(0.01)
+    build_our_model(path)  # saved again, whole
+    assert cache.entry("cli.flaky").available
+    with cache.hold("cli.flaky") as held:
+        assert held.bytes > 0

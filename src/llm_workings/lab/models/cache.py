@@ -52,21 +52,28 @@ class ModelCache:
     def __init__(self, config: LabConfig) -> None:
         self.config = config
         self.budget_bytes = int(config.model_memory_mb * MB)
-        self.fixed = {e.id: e for e in [*zoo_entries(), *cli_entries(config.models)]}  # zoo and --model
+        self.zoo = {e.id: e for e in zoo_entries()}
         self.loads: Counter[str] = Counter()  # loads per id, so tests can see a load happened once
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()  # least recently used first
         self._holders: Counter[str] = Counter()
         self._load_locks: dict[str, threading.Lock] = {}
-        self._failures: dict[str, str] = {}  # the last load error per id, shown in the catalog
+        self._failures: dict[str, tuple[int, str]] = {}  # id -> (files' stamp, load error), shown in the catalog
         self._lock = threading.Lock()  # guards the dicts above; never held while loading
 
     # -- what there is --------------------------------------------------------------------------
     def catalog(self) -> list[CatalogEntry]:
-        """Zoo, then --model arguments, then runs (rescanned: a finished job's run appears)."""
-        return [self._with_failure(e) for e in [*self.fixed.values(), *run_entries(self.config.runs_dir)]]
+        """Zoo, then --model arguments, then runs. All but the zoo are read again each time (small files
+        only): a finished job's run appears, and a checkpoint fixed on disk is offered again."""
+        entries = [*self.zoo.values(), *cli_entries(self.config.models), *run_entries(self.config.runs_dir)]
+        return [self._with_failure(e) for e in entries]
 
     def entry(self, model_id: str) -> CatalogEntry:
-        found = self.fixed.get(model_id) or (find_run(self.config.runs_dir, model_id) if model_id.startswith("run.") else None)
+        if model_id in self.zoo:
+            found = self.zoo[model_id]
+        elif model_id.startswith("run."):
+            found = find_run(self.config.runs_dir, model_id)
+        else:
+            found = next((e for e in cli_entries(self.config.models) if e.id == model_id), None)
         if found is None:
             valid = ", ".join(e.id for e in self.catalog()) or "none"
             raise ApiError(f"no model {model_id!r}; the lab has: {valid}", status=404, field="model")
@@ -74,8 +81,10 @@ class ModelCache:
 
     def _with_failure(self, entry: CatalogEntry) -> CatalogEntry:
         with self._lock:
-            failure = self._failures.get(entry.id)
-        return entry.model_copy(update={"available": False, "reason": failure}) if failure else entry
+            stamp, failure = self._failures.get(entry.id, (None, None))
+        if failure is None or stamp != entry.stamp:
+            return entry
+        return entry.model_copy(update={"available": False, "reason": failure})
 
     def usage(self) -> dict[str, Any]:
         with self._lock:
@@ -125,7 +134,7 @@ class ModelCache:
             model = load_entry(entry)
         except ApiError as e:
             with self._lock:
-                self._failures[entry.id] = str(e)
+                self._failures[entry.id] = (entry.stamp, str(e))
             raise
         size = model_bytes(model)
         self._check_fits(entry, size, "takes")

@@ -53,7 +53,7 @@ class CatalogEntry(BaseModel):
     location: str = Field(description="the directory, or the hub name, it loads from")
     # not for the page: which loader reads it, and when its files last changed (a retrained run reloads)
     format: Literal["ours", "hf", "hub"] = Field("ours", exclude=True)
-    stamp: int = Field(0, exclude=True)
+    stamp: int = Field(0, exclude=True)  # the files' last change
     in_training: bool = Field(False, exclude=True)  # a run with no final model yet: nothing to load
 
 
@@ -70,8 +70,9 @@ def bundled_root() -> Path:
 
 
 def _stamp(directory: Path) -> int:
+    """When the directory's files last changed: a new stamp means a model to reload, or a failure to retry."""
     try:
-        return (directory / "config.json").stat().st_mtime_ns
+        return max((p.stat().st_mtime_ns for p in directory.iterdir() if p.is_file()), default=0)
     except OSError:
         return 0
 
@@ -83,7 +84,7 @@ def entry_for_directory(id: str, label: str, source: Source, directory: Path) ->
     except NotAModel as e:
         return CatalogEntry(
             id=id, label=label, source=source, task="unknown", has_tokenizer=False, parameters=None,
-            available=False, reason=str(e), location=str(directory),
+            available=False, reason=str(e), location=str(directory), stamp=_stamp(directory),
         )  # fmt: skip
     return CatalogEntry(
         id=id,
