@@ -84,6 +84,12 @@ def test_an_unknown_id_is_a_404_naming_it_and_the_valid_ones(client):
     assert "'gpt-9'" in error and "shakespeare-char" in error and "cli.nowhere" in error
 
 
+@pytest.mark.parametrize("odd", ["run..", "run...", "run.%00", "%2e%2e", "run.%2e%2e", "x" * 5000, "run." + "é" * 50])
+def test_odd_ids_are_404s(client, odd):
+    response = client.get(f"/api/models/{odd}")
+    assert response.status_code == 404 and "no model" in response.json()["error"]
+
+
 def test_a_bad_checkpoint_is_a_4xx_and_the_server_answers_after(tmp_path):
     broken = build_our_model(tmp_path / "broken")
     (broken / "model.safetensors").write_bytes(b"\x00" * 64)

@@ -27,7 +27,7 @@ from .describe import NotAModel, describe
 
 Source = Literal["zoo", "cli", "run"]
 SLUG = re.compile(r"[^a-z0-9_-]+")
-HUB_NAME = re.compile(r"^[A-Za-z0-9_-][\w.-]*(/[\w.-]+)?$")  # "gpt2", "EleutherAI/pythia-70m"
+HUB_NAME = re.compile(r"^[A-Za-z0-9_-][\w.-]*(/[\w.-]+)?$")  # as transformer/loading.py, which imports torch
 RUN_RECORD = "checkpoint.json"
 
 
@@ -205,6 +205,6 @@ def run_entry(directory: Path) -> CatalogEntry | None:
 def find_run(runs_dir: Path, id: str) -> CatalogEntry | None:
     """The run with this id, reading only that run's folder when its name is its slug."""
     name = id.removeprefix("run.")
-    if (runs_dir / name).is_dir() and slug(name) == name:
+    if slug(name) == name and (runs_dir / name).is_dir():  # a slug has no dots, slashes or NULs
         return run_entry(runs_dir / name)
     return next((e for e in run_entries(runs_dir) if e.id == id), None)
