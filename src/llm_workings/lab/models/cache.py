@@ -76,7 +76,8 @@ class ModelCache:
             found = next((e for e in cli_entries(self.config.models) if e.id == model_id), None)
         if found is None:
             valid = ", ".join(e.id for e in self.catalog()) or "none"
-            raise ApiError(f"no model {model_id!r}; the lab has: {valid}", status=404, field="model")
+            shown = model_id if len(model_id) <= 80 else model_id[:80] + "..."
+            raise ApiError(f"no model {shown!r}; the lab has: {valid}", status=404, field="model")
         return self._with_failure(found)
 
     def _with_failure(self, entry: CatalogEntry) -> CatalogEntry:
