@@ -134,7 +134,7 @@ def cli_entries(arguments: tuple[str, ...] | list[str]) -> list[CatalogEntry]:
 
 
 def path_entry(id: str, argument: str, path: Path) -> CatalogEntry:
-    entry = entry_for_directory(id, path.name or argument, "cli", path)
+    entry = entry_for_directory(id, path.name if path.exists() and path.name else argument, "cli", path)
     if not path.exists():
         reason = (
             f"{argument} does not exist; expected a checkpoint directory holding config.json and weights, "
