@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from ..errors import ApiError
+from ..pages import reply
 from . import compute, wire
 from .settings import MAX_NEW_TOKENS, MAX_TEXT_CHARS, MAX_TOKENS, SETTINGS, PredictBody, ReshapeBody, SampleBody, cut
 
@@ -45,6 +47,18 @@ class LogitsRows:
 
 
 ROWS = LogitsRows()
+
+
+def token_texts(tokenizer: Any) -> Any:
+    """Each id's display string. A model may have more output rows than its tokenizer has tokens
+    (Pythia pads its vocabulary to a multiple of 128); such an id has no text, and says so."""
+    known = tokenizer.vocab_size
+
+    def texts(ids: list[int]) -> list[str]:
+        spelled = iter(tokenizer.token_text([i for i in ids if i < known]))
+        return [next(spelled) if i < known else f"⟨no token {i}⟩" for i in ids]
+
+    return texts
 
 
 @contextmanager
@@ -77,19 +91,19 @@ def schema() -> dict[str, Any]:
     }
 
 
-@router.post("/predict")
-def predict(body: PredictBody, request: Request) -> wire.PredictionsOut:
+@router.post("/predict", response_model=wire.PredictionsOut)
+def predict(body: PredictBody, request: Request) -> Response:
     with text_model(request, body.model, body.text) as (held, tok, ids):
         model = held.model
         pred = compute.predict(model, ids, body.k)
         key = (body.model, held.entry.stamp, id(model), tuple(ids))
         ROWS.get(key, lambda: pred.last_logits)  # the sampling panel starts at the end of the text
         bos = model.bos_to_prepend(None) is not None
-        return wire.predictions(body.model, model.cfg.n_ctx, bos, pred, tok.token_text, body.k)
+        return reply(wire.predictions(body.model, model.cfg.n_ctx, bos, pred, token_texts(tok), body.k))
 
 
-@router.post("/reshape")
-def reshape(body: ReshapeBody, request: Request) -> wire.ReshapedOut:
+@router.post("/reshape", response_model=wire.ReshapedOut)
+def reshape(body: ReshapeBody, request: Request) -> Response:
     with text_model(request, body.model, body.text) as (held, tok, ids):
         if body.position >= len(ids):
             raise ApiError(
@@ -100,14 +114,21 @@ def reshape(body: ReshapeBody, request: Request) -> wire.ReshapedOut:
         logits = ROWS.get(key, lambda: compute.logits_after(model, prefix))
         top_k, top_p = cut(body.top_k, body.top_p)
         result = compute.reshape(logits, body.temperature, top_k, top_p, body.k)
-        return wire.reshaped(body.position, result, tok.token_text, model.cfg.d_vocab)
+        return reply(wire.reshaped(body.position, result, token_texts(tok), model.cfg.d_vocab))
 
 
-@router.post("/sample")
-def sample(body: SampleBody, request: Request) -> wire.SampleOut:
+@router.post("/sample", response_model=wire.SampleOut)
+def sample(body: SampleBody, request: Request) -> Response:
     with text_model(request, body.model, body.text) as (held, tok, ids):
         top_k, top_p = cut(body.top_k, body.top_p)
         eos = getattr(held.model.tokenizer, "eos_token_id", None)
         new = compute.continue_text(held.model, ids, body.temperature, top_k, top_p, body.seed, body.new_tokens, eos)
         stopped = eos is not None and bool(new) and new[-1] == eos
-        return wire.SampleOut(ids=new, strings=tok.token_text(new), text=tok.decode(new), stopped_at_eos=stopped)
+        return reply(
+            wire.SampleOut(
+                ids=new,
+                strings=token_texts(tok)(new),
+                text=tok.decode([i for i in new if i < tok.vocab_size]),
+                stopped_at_eos=stopped,
+            )
+        )

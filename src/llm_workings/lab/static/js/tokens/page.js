@@ -26,6 +26,7 @@ class TokensPage {
     this.urlState = new TokensState(schema);
     this.state = this.urlState.parse(location.search);
     this.data = null; // the last predictions
+    this.pending = 0; // requests in flight (the browser tests wait for 0)
     this.asked = 0; // request counters: an answer to an old request is dropped
     this.reshapeAsked = 0;
     this.controls = new Controls(schema, { predictions: $("settings-predictions"), sampling: $("settings-sampling") }, (name, value) =>
@@ -70,6 +71,15 @@ class TokensPage {
   }
 
   // -- the state, the URL and the server --------------------------------------------------------
+  async track(request) {
+    this.pending += 1;
+    try {
+      return await request;
+    } finally {
+      this.pending -= 1;
+    }
+  }
+
   writeUrl() {
     history.replaceState(null, "", this.urlState.format(this.state));
   }
@@ -143,7 +153,7 @@ class TokensPage {
     const { model, text, settings } = this.state;
     $("status").textContent = "Reading…";
     try {
-      const data = await api.predict({ model, text, k: settings.k });
+      const data = await this.track(api.predict({ model, text, k: settings.k }));
       if (asked !== this.asked) return;
       this.clearRefusal();
       this.data = {
@@ -251,7 +261,7 @@ class TokensPage {
     const { model, text, settings } = this.state;
     let result;
     try {
-      result = await api.reshape({ model, text, position: j - 1, k: Math.min(settings.k, 12), temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p });
+      result = await this.track(api.reshape({ model, text, position: j - 1, k: Math.min(settings.k, 12), temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p }));
     } catch (error) {
       if (asked === this.reshapeAsked) this.refuse(error);
       return;
@@ -284,7 +294,7 @@ class TokensPage {
     const button = $("sample");
     button.disabled = true;
     try {
-      const out = await api.sample({ model, text, temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p, seed: settings.seed, new_tokens: settings.new_tokens });
+      const out = await this.track(api.sample({ model, text, temperature: settings.temperature, top_k: settings.top_k, top_p: settings.top_p, seed: settings.seed, new_tokens: settings.new_tokens }));
       this.state.sampled = true;
       this.writeUrl();
       this.continuation = out;
