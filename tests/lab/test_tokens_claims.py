@@ -13,6 +13,8 @@ from llm_workings.data import load_corpus
 from llm_workings.lab.models.tokenizer import text_tokenizer
 from llm_workings.lab.tokens import compute
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LANGUAGE_MODELS = {"shakespeare-char": "tinyshakespeare", "austen-bpe": "austen"}
 TEXT = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
 # the page's try-this link for the repeat checkpoint, with the phrase it repeats

@@ -16,6 +16,8 @@ from llm_workings.lab.models.tokenizer import text_tokenizer
 from llm_workings.lab.tokens import compute, wire
 from llm_workings.transformer.generate import sample
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LANGUAGE_MODELS = ("shakespeare-char", "austen-bpe")
 TEXT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
 
