@@ -221,3 +221,23 @@ def test_a_checkpoint_fixed_on_disk_is_offered_and_loaded_again(tmp_path):
     assert cache.entry("cli.flaky").available
     with cache.hold("cli.flaky") as held:
         assert held.bytes > 0
+
+
+def test_a_hub_name_in_the_local_cache_lists_and_loads_offline(tmp_path, monkeypatch):
+    """The layout huggingface_hub keeps a download in: models--ORG--NAME/{refs/main, snapshots/REV/...}."""
+    from huggingface_hub import constants
+
+    revision = "0" * 40
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-gpt2"
+    build_gpt2_dir(repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = ModelCache(LabConfig(models=("tiny-org/tiny-gpt2",), runs_dir=tmp_path / "runs"))
+    entry = cache.entry("cli.tiny-org-tiny-gpt2")
+    assert (entry.available, entry.location, entry.n_layers, entry.d_vocab) == (True, "tiny-org/tiny-gpt2", 2, 280)
+    with cache.hold(entry.id) as held:
+        reference = Transformer.from_hf(repo / "snapshots" / revision)
+        assert torch.equal(logits(held.model, [[3, 1, 4, 1, 5]]), logits(reference, [[3, 1, 4, 1, 5]]))
+        assert held.tokenizer.kind == "hf"
