@@ -21,7 +21,13 @@ from llm_workings.transformer import Transformer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOKENS = {"shakespeare-char": [[20, 43, 50, 50, 53, 6, 1, 58]], "austen-bpe": [[2208, 286, 44, 445, 313]]}
+TOKENS = {
+    "shakespeare-char": [[20, 43, 50, 50, 53, 6, 1, 58]],
+    "austen-bpe": [[2208, 286, 44, 445, 313]],
+    "induction-2l": [[5, 9, 17, 5, 9]],
+    "modadd-113": [[3, 7, 113]],  # a, b, and the '=' token
+}
+TOKENIZER_KIND = {"shakespeare-char": "char", "austen-bpe": "bpe", "induction-2l": None, "modadd-113": None}
 
 
 def logits(model, tokens) -> torch.Tensor:
@@ -34,13 +40,13 @@ def expected(name: str) -> torch.Tensor:
     return logits(model, TOKENS[name])
 
 
-@pytest.mark.parametrize("name", ["shakespeare-char", "austen-bpe"])
+@pytest.mark.parametrize("name", list(TOKENS))
 def test_hold_gives_the_model_a_direct_load_gives(tmp_path, name):
     cache = ModelCache(LabConfig(runs_dir=tmp_path))
     with cache.hold(name) as held:
         assert not held.model.training
         assert torch.equal(logits(held.model, TOKENS[name]), expected(name))
-        assert held.entry.id == name and held.tokenizer.kind == {"shakespeare-char": "char", "austen-bpe": "bpe"}[name]
+        assert held.entry.id == name and getattr(held.tokenizer, "kind", None) == TOKENIZER_KIND[name]
         assert held.bytes == 4 * held.entry.parameters  # float32 parameters, tied unembedding counted once
     assert cache.usage()["loaded"] == {name: held.bytes}
 
