@@ -36,6 +36,7 @@ from .errors import ApiError, describe_validation_error
 from .pages import Page
 
 MAX_BODY = 64 * 1024
+MAX_HEADERS = 16 * 1024  # bytes of request headers; a browser sends well under 2 KiB
 MAX_JSON_DEPTH = 32  # no lab body needs more; a deeper one is refused before anything parses it
 STATIC_ROOT = Path(str(resources.files("llm_workings.lab") / "static"))
 CSP = (
@@ -193,6 +194,9 @@ class Guard:
         await self.app(scope, replay, send_with_headers)
 
     async def _checked_body(self, scope: dict, receive: Any) -> bytes:
+        size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if size > MAX_HEADERS:
+            raise ApiError(f"request headers are {size} bytes; the limit is {MAX_HEADERS}", status=431)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
         if not self.origins.host_allowed(host):
@@ -352,6 +356,7 @@ def uvicorn_server(config: LabConfig, sock: socket.socket) -> uvicorn.Server:
         http=LabH11Protocol,
         ws="none",
         lifespan="off",
+        h11_max_incomplete_event_size=MAX_HEADERS,  # a request whose headers arrive slowly is bounded too
         log_level="info" if config.verbose else "warning",
         access_log=config.verbose,
         server_header=False,
