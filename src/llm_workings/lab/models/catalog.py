@@ -64,8 +64,6 @@ def slug(text: str) -> str:
 def bundled_root() -> Path:
     """The zoo's models folder, found without importing llm_workings.zoo (which imports torch)."""
     spec = importlib.util.find_spec("llm_workings.zoo")
-    if spec is None or not spec.submodule_search_locations:
-        return Path("missing-zoo")
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
@@ -110,13 +108,13 @@ def _config_line(format: str, config: dict[str, Any]) -> str:
 
 def zoo_entries() -> list[CatalogEntry]:
     root = bundled_root()
-    names = sorted(p.name for p in root.iterdir() if (p / "card.json").is_file()) if root.is_dir() else []
+    names = sorted(p.name for p in root.iterdir() if (p / "card.json").is_file())
     return [entry_for_directory(name, name, "zoo", root / name) for name in names]
 
 
 def cli_entries(arguments: tuple[str, ...] | list[str]) -> list[CatalogEntry]:
     """One entry per distinct `--model` argument. A zoo name is already in the catalog and is skipped."""
-    zoo = {p.name for p in bundled_root().iterdir()} if bundled_root().is_dir() else set()
+    zoo = {p.name for p in bundled_root().iterdir()}
     entries: list[CatalogEntry] = []
     taken: set[str] = set()
     for argument in dict.fromkeys(arguments):
