@@ -130,6 +130,19 @@ def test_a_refusal_before_any_route_carries_the_policy_too(client):
     assert response.status_code == 403 and response.headers["content-security-policy"] == CSP
 
 
+def test_a_bug_in_a_route_is_a_json_500_with_the_policy():
+    app = create_app()
+
+    @app.get("/api/broken")
+    def broken() -> dict:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        body = refused(c.get("/api/broken"), 500, "RuntimeError", "server's log")
+        assert "a bug" not in body["error"]  # the log has the details; the page gets no traceback
+        assert c.get("/api/broken").headers["content-security-policy"] == CSP
+
+
 def test_only_vendored_files_are_cached(client):
     assert client.get("/static/vendor/katex/katex.min.js").headers["cache-control"] == "max-age=3600"
     for path in ("/", "/backprop", "/static/js/backprop.js", "/api/backprop/schema"):

@@ -64,7 +64,9 @@ def error_body(status: int, message: str, field: str | None = None) -> tuple[int
 
 def error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> Response:
     _, body = error_body(status, message, field)
-    return Response(body, status, headers=headers, media_type="application/json")
+    # The safety headers again: a 500 leaves through Starlette's outermost middleware, outside the Guard.
+    safety = {k.decode(): v.decode() for k, v in SAFETY_HEADERS}
+    return Response(body, status, headers={**safety, **(headers or {})}, media_type="application/json")
 
 
 def _refuse_constant(name: str) -> Any:
