@@ -140,6 +140,31 @@ def test_runs_are_independent(server):
     assert a["network"] != b_now["network"]
 
 
+def test_data_are_the_engines_dataset(server):
+    run = create(server, SPIRAL)
+    status, data, _ = call(server, "GET", f"/api/backprop/runs/{run['run_id']}/data")
+    expected = backprop_run.dataset_for(SETTINGS.validate(SPIRAL))
+    assert status == 200 and data == run["data"]
+    assert data["train"]["X"] == expected.X_train.tolist() and data["test"]["y"] == expected.y_test.tolist()
+    assert data["train"]["clean"] == expected.y_train_clean.tolist() and data["domain"] == list(expected.domain)
+
+
+def test_a_deleted_run_is_gone(server):
+    rid = create(server)["run_id"]
+    status, body, _ = call(server, "DELETE", f"/api/backprop/runs/{rid}")
+    assert status == 200 and body == {"deleted": rid}
+    assert call(server, "GET", f"/api/backprop/runs/{rid}")[0] == 404
+    assert call(server, "DELETE", f"/api/backprop/runs/{rid}")[0] == 200  # deleting twice is harmless
+
+
+def test_history_and_example_are_the_callers_choice(server):
+    run = step(server, create(server, SPIRAL), 3, history=False)
+    assert run["parameters"] is None and run["trace"]["example"] == 0
+    status, state, _ = call(server, "GET", f"/api/backprop/runs/{run['run_id']}?example=5&history=1")
+    assert status == 200 and state["trace"]["example"] == 5 and state["parameters"]["steps"] == [0, 1, 2, 3]
+    assert state["network"] == run["network"]  # reading a run leaves it where it was
+
+
 def test_xor_panel_and_heatmaps_come_from_the_network(server):
     state = step(server, create(server), 300)
     net = MLP.from_dict(state["network"])
