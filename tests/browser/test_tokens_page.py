@@ -208,3 +208,29 @@ def test_a_bad_text_is_refused_by_name_and_the_page_recovers(tab, lab):
     t.settle()
     assert [c["id"] for c in t.chips()] == engine(lab, "shakespeare-char", "cafe")[1]
     assert [e for e in t.errors if "400" not in e] == []  # the refused request itself is logged by chromium
+
+
+def test_a_checkpoint_sets_the_page_then_reveals_and_a_try_link_samples(tab, lab):
+    t = tab().open("")
+    checkpoint = "#checkpoint-temperature"
+    t.page.click(f"{checkpoint} input[data-correct]")
+    t.page.click(f"{checkpoint} button.run")
+    t.wait(f"!document.querySelector('{checkpoint} .reveal').hidden")
+    t.settle()
+    assert "model=austen-bpe" in t.page.url and "temperature=0.5" in t.page.url
+    assert "right" in t.page.get_attribute(f"{checkpoint} .verdict", "class")
+    held, ids, _ = engine(lab, "austen-bpe", "It is a truth universally acknowledged")
+    expected = compute.reshape(compute.logits_after(held.model, ids), 0.5, None, None, k=10)
+    for (_, shown), p in zip(t.bars("#after"), expected.after.tolist(), strict=True):
+        assert abs(float(shown.rstrip("%")) / 100 - p) <= 0.00005 * (1 + 1e-6)
+
+    t.page.click("a.try[href*='temperature=0&']")
+    t.wait("!!document.getElementById('sampled-text')")
+    t.settle()
+    assert "model=shakespeare-char" in t.page.url and "sample=1" in t.page.url
+    greedy = t.page.inner_text("#sampled-text")
+    t.page.click("#new-seed")
+    t.wait("!!document.getElementById('sampled-text') && window.tokensPage.pending === 0 && location.search.includes('seed=')")
+    t.settle()
+    assert t.page.inner_text("#sampled-text") == greedy  # temperature 0: no draw is random
+    t.check_clean()

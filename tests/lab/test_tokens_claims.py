@@ -5,6 +5,12 @@ Each test is named after the claim the page reveals; docs/lessons/tokens.md quot
 
 from __future__ import annotations
 
+import json
+import re
+from html import unescape
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import torch
 
@@ -171,3 +177,20 @@ def test_a_typo_is_more_than_twice_as_surprising(char_model):
         for name in ("Romeo", "Rmoeo")
     )
     assert typo > 2 * right
+
+
+def test_the_page_links_to_the_texts_these_tests_check():
+    """The checkpoints' and links' URLs in tokens.html, and the page's starting text, are the ones tested here."""
+    static = resources.files("llm_workings.lab") / "static"
+    html = unescape((static / "tokens.html").read_text(encoding="utf-8"))
+    queries = [parse_qs(urlsplit(q).query) for q in re.findall(r'(?:href|data-query)="(\?[^"]*)"', html)]
+    texts = {(q["model"][0], q.get("text", [STARTING_TEXT])[0]) for q in queries if "model" in q}
+    assert ("austen-bpe", REPEATED) in texts and ("shakespeare-char", REPEATED) in texts
+    assert ("shakespeare-char", "Wherefore art thou Romeo?") in texts and (
+        "shakespeare-char",
+        "Wherefore art thou Rmoeo?",
+    ) in texts
+    assert ("austen-bpe", TEXT) in texts  # the top-p link
+    assert any(q.get("temperature") == ["0.5"] for q in queries)
+    state_js = (static / "js" / "tokens" / "state.js").read_text(encoding="utf-8")
+    assert f"DEFAULT_TEXT = {json.dumps(STARTING_TEXT)};" in state_js
