@@ -62,7 +62,7 @@ def measure(client: httpx.Client, cache, model_id: str, text: str, reps: int) ->
 
         def in_process() -> None:
             pred = compute.predict(model, compute.token_ids(model, held.tokenizer, text), 10)
-            out = wire.predictions(model_id, model.cfg.n_ctx, False, pred, texts, 10)
+            out = wire.predictions(model_id, model.cfg.n_ctx, model.cfg.d_vocab, False, pred, texts, 10)
             out.__pydantic_serializer__.to_json(out)
 
         bare, engine, route = [], [], []

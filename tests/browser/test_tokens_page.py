@@ -158,7 +158,9 @@ def test_the_tokens_and_probabilities_shown_are_the_tokenizers_and_the_engines(t
     bars = t.bars("#topk")
     names = token_texts(held.tokenizer)(pred.top_ids[j - 1].tolist())
     assert len(bars) == 10
-    shown_ids, vocab = t.page.evaluate(f"[window.tokensPage.data.top_ids[{j - 1}], window.tokensPage.data.vocab]")
+    shown_ids, vocab = t.page.evaluate(
+        f"(() => {{ const d = window.tokensPage.data; return [Array.from(d.topIds.subarray({j - 1} * d.k, {j} * d.k)), d.vocab]; }})()"
+    )
     assert shown_ids == pred.top_ids[j - 1].tolist() and [vocab[str(i)] for i in shown_ids] == names
     for (_, shown), p in zip(bars, pred.top_probs[j - 1].tolist(), strict=True):
         assert abs(float(shown.rstrip("%")) / 100 - p) <= 0.00005 * (1 + 1e-6)

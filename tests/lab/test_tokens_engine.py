@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_workings import zoo
 from llm_workings.lab.models.tokenizer import text_tokenizer
 from llm_workings.lab.tokens import compute, wire
+from llm_workings.lab.wire import decode_tensor
 from llm_workings.transformer.generate import sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,6 +74,7 @@ def test_a_text_longer_than_n_ctx_is_read_in_windows_in_one_forward_pass():
             torch.testing.assert_close(pred.next_prob[i], probs[ids[i + 1]], atol=1e-6, rtol=1e-5)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 2000), st.integers(1, 300))
 def test_windows_cover_every_position_and_each_fits(n, n_ctx):
     starts = compute.window_starts(n, n_ctx)
@@ -133,9 +134,23 @@ def test_wire_sends_the_engines_float32_numbers_and_thins_to_the_budget(lm):
     model, tok = lm
     ids = compute.token_ids(model, tok, TEXT)
     pred = compute.predict(model, ids, k=10)
-    out = wire.predictions("m", model.cfg.n_ctx, False, pred, tok.token_text, 10)
-    probs = np.frombuffer(base64.b64decode(out.top_probs.data), "<f4").reshape(out.top_probs.shape)
+    out = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 10)
+    probs = decode_tensor(out.top_probs.model_dump())
     assert np.array_equal(probs, pred.top_probs.numpy())
     assert out.strings == tok.token_text(ids) and out.thinned is None and out.k == 10
-    assert set(out.vocab) == {str(i) for row in out.top_ids for i in row}
+    top_ids = decode_tensor(out.top_ids.model_dump())
+    assert out.top_ids.dtype == "uint16" and np.array_equal(top_ids, pred.top_ids.numpy())
+    assert set(out.vocab) == {str(i) for i in top_ids.ravel()}
     assert wire.alternatives_within_budget(1024, 50, budget=100_000) < 50
+
+
+def test_a_response_over_the_byte_budget_sends_fewer_alternatives_and_says_so(lm, monkeypatch):
+    model, tok = lm
+    pred = compute.predict(model, compute.token_ids(model, tok, TEXT), k=20)
+    whole = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 20)
+    monkeypatch.setattr(wire, "BYTE_BUDGET", 2_000)
+    out = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 20)
+    assert out.k < 20 and out.top_ids.shape == [len(pred.ids), out.k] and out.top_probs.shape == out.top_ids.shape
+    assert f"top {out.k} of the 20" in out.thinned
+    assert out.ids == whole.ids and out.next_loss == whole.next_loss  # the strip's own fields are never cut
+    assert len(out.model_dump_json()) < len(whole.model_dump_json())

@@ -99,7 +99,7 @@ def predict(body: PredictBody, request: Request) -> Response:
         key = (body.model, held.entry.stamp, id(model), tuple(ids))
         ROWS.get(key, lambda: pred.last_logits)  # the sampling panel starts at the end of the text
         bos = model.bos_to_prepend(None) is not None
-        return reply(wire.predictions(body.model, model.cfg.n_ctx, bos, pred, token_texts(tok), body.k))
+        return reply(wire.predictions(body.model, model.cfg.n_ctx, model.cfg.d_vocab, bos, pred, token_texts(tok), body.k))
 
 
 @router.post("/reshape", response_model=wire.ReshapedOut)

@@ -1,22 +1,22 @@
 """The Tokens page's wire format: engine results turned into JSON, arrays as compact tensors.
 
 Probabilities travel as float32 (the engine's own numbers, so the page prints exactly what the
-engine computed); token ids as JSON lists. A response over the byte budget is thinned by showing
-fewer alternatives per position, and says so in `thinned`.
+engine computed), the top ids as uint16 (int32 for vocabularies past 65,536), both through
+`lab/wire.py`. A response over the byte budget is thinned by sending fewer alternatives per
+position, and says so in `thinned`.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 
+from ..wire import encode_tensor, encoded_size
 from .compute import Predictions, Reshaped
 
 BYTE_BUDGET = 400_000  # per predictions response; the strip itself (ids, strings, losses) is never cut
-BYTES_PER_ALTERNATIVE = 4 * 4 / 3 + 8  # a float32 in base64, and an id in a JSON list
+VOCAB_ENTRY_BYTES = 16  # a rough size of one '"id": "text"' entry of the vocabulary map
 
 
 class Tensor(BaseModel):
@@ -26,8 +26,11 @@ class Tensor(BaseModel):
 
 
 def tensor(values: Any, dtype: str = "float32") -> Tensor:
-    array = np.ascontiguousarray(np.asarray(values), dtype=np.dtype(dtype).newbyteorder("<"))
-    return Tensor(dtype=dtype, shape=list(array.shape), data=base64.b64encode(array.tobytes()).decode("ascii"))
+    return Tensor(**encode_tensor(values, dtype))
+
+
+def id_dtype(d_vocab: int) -> str:
+    return "uint16" if d_vocab <= 65536 else "int32"
 
 
 class PredictionsOut(BaseModel):
@@ -37,7 +40,7 @@ class PredictionsOut(BaseModel):
     ids: list[int]
     strings: list[str] = Field(description="each token's own text, for the strip")
     k: int = Field(description="alternatives per position actually sent (fewer than asked when thinned)")
-    top_ids: list[list[int]] = Field(description="[pos][k]: the likeliest next tokens after each position")
+    top_ids: Tensor = Field(description="[pos, k] uint16 or int32: the likeliest next tokens after each position")
     top_probs: Tensor = Field(description="[pos, k] float32")
     next_prob: Tensor = Field(description="[pos - 1] float32: the probability given to the token that came next")
     next_loss: Tensor = Field(description="[pos - 1] float32, nats")
@@ -47,19 +50,25 @@ class PredictionsOut(BaseModel):
     thinned: str | None = Field(description="what was left out to keep within the byte budget, if anything")
 
 
-def alternatives_within_budget(positions: int, k: int, budget: int = BYTE_BUDGET) -> int:
-    return max(1, min(k, int(budget / (positions * BYTES_PER_ALTERNATIVE))))
+def alternatives_within_budget(positions: int, k: int, ids: str = "uint16", budget: int = BYTE_BUDGET) -> int:
+    """The most alternatives per position (at least 1, at most k) whose probabilities, ids and vocabulary
+    entries fit in `budget`."""
+    per_alternative = encoded_size([positions], "float32") + encoded_size([positions], ids) + positions * VOCAB_ENTRY_BYTES
+    return max(1, min(k, budget // per_alternative))
 
 
-def predictions(model_id: str, n_ctx: int, bos: bool, pred: Predictions, token_text: Any, asked_k: int) -> PredictionsOut:
+def predictions(
+    model_id: str, n_ctx: int, d_vocab: int, bos: bool, pred: Predictions, token_text: Any, asked_k: int
+) -> PredictionsOut:
     positions, k = pred.top_ids.shape
-    fit = alternatives_within_budget(positions, k)
+    ids = id_dtype(d_vocab)
+    fit = alternatives_within_budget(positions, k, ids, BYTE_BUDGET)
     thinned = None
     if fit < k:
         thinned = f"showing the top {fit} of the {asked_k} alternatives asked for, to keep this {positions}-token response small"
         k = fit
-    top_ids = pred.top_ids[:, :k].tolist()
-    unique = sorted({i for row in top_ids for i in row})
+    top_ids = pred.top_ids[:, :k]
+    unique = top_ids.unique().tolist()
     return PredictionsOut(
         model=model_id,
         n_ctx=n_ctx,
@@ -67,7 +76,7 @@ def predictions(model_id: str, n_ctx: int, bos: bool, pred: Predictions, token_t
         ids=pred.ids,
         strings=token_text(pred.ids),
         k=k,
-        top_ids=top_ids,
+        top_ids=tensor(top_ids.numpy(), ids),
         top_probs=tensor(pred.top_probs[:, :k].numpy()),
         next_prob=tensor(pred.next_prob.numpy()),
         next_loss=tensor(pred.next_loss.numpy()),

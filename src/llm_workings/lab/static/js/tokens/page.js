@@ -158,6 +158,7 @@ class TokensPage {
       this.clearRefusal();
       this.data = {
         ...data,
+        topIds: decodeTensor(data.top_ids).data,
         topProbs: decodeTensor(data.top_probs).data,
         nextProb: decodeTensor(data.next_prob).data,
         nextLoss: decodeTensor(data.next_loss).data,
@@ -219,7 +220,7 @@ class TokensPage {
     }
     const p = j - 1;
     const k = d.k;
-    const row = d.top_ids[p];
+    const row = Array.from(d.topIds.subarray(p * k, (p + 1) * k));
     const actual = j < n ? d.ids[j] : null;
     const bars = row.map((id, r) => ({ label: d.vocab[String(id)], value: d.topProbs[p * k + r], highlight: id === actual }));
     $("prediction-title").textContent = j < n ? `What the model expected for token ${j}` : "What the model expects after the text";
