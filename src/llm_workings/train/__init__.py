@@ -7,13 +7,14 @@ Trainer(model, InductionTask(d_vocab=64, half=24), TrainConfig(steps=1000), run_
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainConfigError, lr_at, snapshot_steps
 from .tasks import InductionTask, LanguageModelTask, ModularAdditionTask, Task
-from .trainer import Trainer, TrainingDiverged, TrainResult, parameter_groups
+from .trainer import StepReport, Trainer, TrainingDiverged, TrainResult, parameter_groups
 
 __all__ = [
     "CheckpointError",
     "InductionTask",
     "LanguageModelTask",
     "ModularAdditionTask",
+    "StepReport",
     "Task",
     "TrainConfig",
     "TrainConfigError",
