@@ -72,6 +72,9 @@ def test_a_text_longer_than_n_ctx_is_read_in_windows_in_one_forward_pass():
         torch.testing.assert_close(pred.top_probs[i], probs.topk(5).values, atol=1e-6, rtol=1e-5)
         if i + 1 < len(ids):
             torch.testing.assert_close(pred.next_prob[i], probs[ids[i + 1]], atol=1e-6, rtol=1e-5)
+        # the sampling panel reshapes the same prediction the bars show
+        panel = compute.reshape(compute.logits_at(model, ids, i), 1.0, None, None, k=5)
+        torch.testing.assert_close(panel.before, pred.top_probs[i], atol=1e-6, rtol=1e-5)
 
 
 @settings(deadline=None)

@@ -63,6 +63,18 @@ def window_starts(n: int, n_ctx: int) -> list[int]:
     return starts + [n - n_ctx]
 
 
+def context_start(n: int, n_ctx: int, position: int) -> int:
+    """Where the context of `position`'s prediction starts in a text of n tokens: the start of the
+    earliest window that holds it."""
+    starts = window_starts(n, n_ctx)
+    return starts[_earliest(starts, min(n, n_ctx), position)]
+
+
+def _earliest(starts: list[int], width: int, position: int) -> int:
+    """The index in `starts` of the earliest window of `width` tokens that holds `position`."""
+    return next(w for w, s in enumerate(starts) if position < s + width)
+
+
 def windowed_logits(model: Any, ids: list[int]) -> tuple[Any, list[int]]:
     """Logits `[pos, d_vocab]` for `ids` in one forward pass (a batch of windows when the text is longer
     than n_ctx), and the context length each row was predicted from."""
@@ -77,7 +89,7 @@ def windowed_logits(model: Any, ids: list[int]) -> tuple[Any, list[int]]:
     if len(starts) == 1:
         return logits[0], list(range(1, n + 1))
     # position i goes to the earliest window that holds it: the one giving it the most context
-    window = [next(w for w, s in enumerate(starts) if i < s + width) for i in range(n)]
+    window = [_earliest(starts, width, i) for i in range(n)]
     rows = logits[torch.tensor(window), torch.tensor([i - starts[w] for i, w in enumerate(window)])]
     return rows, [i - starts[w] + 1 for i, w in enumerate(window)]
 
@@ -112,9 +124,15 @@ def predict(model: Any, ids: list[int], k: int) -> Predictions:
 
 def logits_after(model: Any, ids: list[int]) -> Any:
     """The logits `[d_vocab]` predicted after the last of `ids` (from its last n_ctx tokens)."""
+    return logits_at(model, ids, len(ids) - 1)
+
+
+def logits_at(model: Any, ids: list[int], position: int) -> Any:
+    """The logits `[d_vocab]` of the prediction made after token `position`, from the same context
+    `predict` used for it (so the sampling panel and the bars agree on a text longer than n_ctx)."""
     import torch
 
-    window = ids[-model.cfg.n_ctx :]
+    window = ids[context_start(len(ids), model.cfg.n_ctx, position) : position + 1]
     with torch.inference_mode():
         tokens = torch.tensor([window], dtype=torch.long, device=model.W_E.device)
         return model(tokens)[0, -1].float().cpu().clone()

@@ -96,7 +96,8 @@ def predict(body: PredictBody, request: Request) -> Response:
     with text_model(request, body.model, body.text) as (held, tok, ids):
         model = held.model
         pred = compute.predict(model, ids, body.k)
-        key = (body.model, held.entry.stamp, id(model), tuple(ids))
+        start = compute.context_start(len(ids), model.cfg.n_ctx, len(ids) - 1)
+        key = (body.model, held.entry.stamp, id(model), tuple(ids[start:]))
         ROWS.get(key, lambda: pred.last_logits)  # the sampling panel starts at the end of the text
         bos = model.bos_to_prepend(None) is not None
         return reply(wire.predictions(body.model, model.cfg.n_ctx, model.cfg.d_vocab, bos, pred, token_texts(tok), body.k))
@@ -109,9 +110,10 @@ def reshape(body: ReshapeBody, request: Request) -> Response:
             raise ApiError(
                 f"position must be below the text's {len(ids)} tokens; got {body.position}", status=422, field="position"
             )
-        model, prefix = held.model, ids[: body.position + 1]
-        key = (body.model, held.entry.stamp, id(model), tuple(prefix))
-        logits = ROWS.get(key, lambda: compute.logits_after(model, prefix))
+        model = held.model
+        start = compute.context_start(len(ids), model.cfg.n_ctx, body.position)
+        key = (body.model, held.entry.stamp, id(model), tuple(ids[start : body.position + 1]))
+        logits = ROWS.get(key, lambda: compute.logits_at(model, ids, body.position))
         top_k, top_p = cut(body.top_k, body.top_p)
         result = compute.reshape(logits, body.temperature, top_k, top_p, body.k)
         return reply(wire.reshaped(body.position, result, token_texts(tok), model.cfg.d_vocab))
