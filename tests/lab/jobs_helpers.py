@@ -1,66 +1,40 @@
-"""For the job tests: an app with only the job routes, served by a real uvicorn (the TestClient buffers
-a whole response, so it cannot show events arriving before the end), and an SSE reader."""
+"""For the job tests: the whole lab served by a real uvicorn (the TestClient buffers a whole response,
+so it cannot show events arriving before the end), with the job limits a test asks for, and an SSE reader."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from llm_workings.lab.config import LabConfig
-from llm_workings.lab.errors import ApiError, describe_validation_error
-from llm_workings.lab.jobs import JobManager, router
-
-
-def jobs_app(runs_dir: Path, max_running: int = 1, max_queued: int = 8, keep_finished: int = 50) -> FastAPI:
-    """The state and routes `server.create_app` gives the jobs, with the lab's error bodies."""
-    app = FastAPI()
-    app.state.config = LabConfig(runs_dir=runs_dir)
-    app.state.jobs = JobManager(max_running, max_queued=max_queued, keep_finished=keep_finished)
-    app.include_router(router)
-
-    @app.exception_handler(ApiError)
-    async def refused(request: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse({"error": str(e), "field": e.field}, status_code=e.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-        message, field = describe_validation_error(e.errors())
-        return JSONResponse({"error": message, "field": field}, status_code=422)
-
-    return app
+from llm_workings.lab.jobs import JobManager
+from llm_workings.lab.server import serve_in_thread
 
 
 @contextlib.contextmanager
-def serve(app: FastAPI) -> Iterator[httpx.Client]:
-    """Serve `app` on a free port; on leaving, shut the jobs down and check uvicorn stops within 3 s."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+def serve(
+    runs_dir: Path, max_running: int = 1, max_queued: int = 8, keep_finished: int = 50
+) -> Iterator[tuple[httpx.Client, FastAPI]]:
+    """The lab on a free port, its job manager given these limits; on leaving, check that the server stops
+    within 1.5 s even with a progress stream open (uvicorn's own backstop would take 2 s)."""
+    lab = serve_in_thread(LabConfig(runs_dir=runs_dir, max_jobs=max_running))
+    lab.app.state.jobs = JobManager(max_running, max_queued=max_queued, keep_finished=keep_finished)
+    client = httpx.Client(base_url=lab.url, timeout=30)
     try:
-        yield client
+        yield client, lab.app
     finally:  # the server first: a stream still open on the client must end because the server stops
-        app.state.jobs.shutdown()
-        server.should_exit = True
-        thread.join(3)
+        start = time.monotonic()
+        lab.shutdown()
+        took = time.monotonic() - start
         client.close()
-        assert not thread.is_alive(), "uvicorn did not shut down within 3 s"
+        assert not lab.thread.is_alive() and took < 1.5, f"the lab took {took:.1f} s to shut down"
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
