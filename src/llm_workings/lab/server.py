@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import backprop, models, tokens
+from . import backprop, jobs, models, tokens
 from .config import LabConfig
 from .errors import ApiError, describe_validation_error
 from .pages import Page
@@ -49,7 +49,7 @@ SAFETY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 PAGES: tuple[Page, ...] = (backprop.PAGE, tokens.PAGE)
-SERVICES = (models.router,)
+SERVICES = (models.router, jobs.router)
 HOME = "index.html"
 log = logging.getLogger("llm_workings.lab")
 
@@ -267,6 +267,7 @@ def create_app(config: LabConfig | None = None) -> FastAPI:
     app = FastAPI(title="LLM Workings lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
     app.state.models = models.ModelCache(config)
+    app.state.jobs = jobs.JobManager(config.max_jobs)
     for router in SERVICES:
         app.include_router(router)
     for page in PAGES:
@@ -351,7 +352,15 @@ def url_of(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
 
-def uvicorn_server(config: LabConfig, sock: socket.socket) -> uvicorn.Server:
+class LabServer(uvicorn.Server):
+    """uvicorn's server, ending the lab's jobs first on Ctrl-C: an open progress stream would hold up a graceful stop."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.config.app.state.jobs.shutdown()
+        super().handle_exit(sig, frame)
+
+
+def uvicorn_server(config: LabConfig, sock: socket.socket) -> LabServer:
     config = replace(config, port=sock.getsockname()[1])
     settings = uvicorn.Config(
         create_app(config),
@@ -364,7 +373,7 @@ def uvicorn_server(config: LabConfig, sock: socket.socket) -> uvicorn.Server:
         server_header=False,
         timeout_graceful_shutdown=2,
     )
-    return uvicorn.Server(settings)
+    return LabServer(settings)
 
 
 class LabThread:
@@ -384,6 +393,7 @@ class LabThread:
             self.thread.join(0.005)
 
     def shutdown(self) -> None:
+        self.app.state.jobs.shutdown()
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
