@@ -145,3 +145,30 @@ def test_a_child_that_ignores_cancel_is_killed_within_a_second(targets_importabl
     with pytest.raises(JobCancelled, match="killed"):
         in_process(ctx, "jobs_helpers:deaf_target", {})
     assert time.monotonic() - asked[0] < 1.0
+
+
+def test_the_trainers_on_step_hook_reports_each_update_and_stops_it_by_raising(tmp_path):
+    from llm_workings.train import InductionTask, TrainConfig, Trainer
+    from llm_workings.transformer import Transformer, TransformerConfig
+
+    cfg = TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=16, n_ctx=17, attn_only=True, default_prepend_bos=False)
+    reports = []
+
+    def on_step(report):
+        reports.append(report)
+        if report.step == 3:
+            raise JobCancelled("stop here")
+
+    trainer = Trainer(
+        Transformer(cfg).init_weights(0),
+        InductionTask(16, 8),
+        TrainConfig(steps=10, batch_size=4, eval_every=2),
+        run_dir=tmp_path,
+        progress=False,
+        on_step=on_step,
+    )
+    with pytest.raises(JobCancelled):
+        trainer.train()
+    assert [r.step for r in reports] == [1, 2, 3] and all(r.steps == 10 for r in reports)
+    assert all(r.loss > 0 and r.tokens_per_second > 0 for r in reports)
+    assert [r.evaluation is not None for r in reports] == [False, True, False]
