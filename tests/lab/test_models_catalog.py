@@ -39,6 +39,7 @@ def test_cli_checkpoints_and_runs(tmp_path):
     build_finished_run(runs, "induction-2l")  # named like a zoo recipe, as `llmw train` names runs
     build_training_run(runs, "half-done", step=40)
     (runs / "notes").mkdir()  # a folder that is no run is not listed
+    build_training_run(runs, ".tmp-induction-2l-run1-x8k2", step=10)  # a lab job's run being written is not listed
     config = LabConfig(models=(str(hf), str(ours), str(tmp_path / "missing"), str(ours)), runs_dir=runs)
     entries = {e.id: e for e in ModelCache(config).catalog()}
     assert set(entries) == set(ZOO) | {"cli.my-gpt2", "cli.ours", "cli.missing", "run.induction-2l", "run.half-done"}

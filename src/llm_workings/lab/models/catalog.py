@@ -175,7 +175,9 @@ def _cached_snapshot(name: str) -> Path | None:
 def run_entries(runs_dir: Path) -> list[CatalogEntry]:
     if not runs_dir.is_dir():
         return []
-    entries = (run_entry(child) for child in sorted(runs_dir.iterdir()) if child.is_dir())
+    # A lab job writes its run into a hidden `.tmp-NAME-*` folder and renames it when complete: not a run yet.
+    runs = (child for child in sorted(runs_dir.iterdir()) if child.is_dir() and not child.name.startswith("."))
+    entries = (run_entry(child) for child in runs)
     return [e for e in entries if e is not None]
 
 
