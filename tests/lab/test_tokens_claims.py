@@ -18,6 +18,7 @@ from llm_workings import zoo
 from llm_workings.data import load_corpus
 from llm_workings.lab.models.tokenizer import text_tokenizer
 from llm_workings.lab.tokens import compute
+from llm_workings.transformer.generate import sampling_distribution
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,8 +42,8 @@ def test_halving_the_temperature_gives_probability_to_the_already_likely_tokens(
     with torch.no_grad():
         rows, _ = compute.windowed_logits(model, compute.token_ids(model, tok, TEXT))
     for logits in rows:
-        before = compute.sampling_distribution(logits, 1.0, None, None)
-        after = compute.sampling_distribution(logits, 0.5, None, None)
+        before = sampling_distribution(logits, 1.0, None, None)
+        after = sampling_distribution(logits, 0.5, None, None)
         order = before.argsort(descending=True)
         gained = (after > before)[order]
         assert gained[0] and not gained[-1]
@@ -119,10 +120,8 @@ def test_the_same_seed_writes_the_same_text_and_another_seed_another(lm):
 def test_halving_the_temperature_squares_the_probabilities(lm):
     _, model, tok = lm
     logits = compute.logits_after(model, compute.token_ids(model, tok, TEXT))
-    p = compute.sampling_distribution(logits, 1.0, None, None).double()
-    torch.testing.assert_close(
-        compute.sampling_distribution(logits, 0.5, None, None).double(), p**2 / (p**2).sum(), atol=1e-6, rtol=1e-4
-    )
+    p = sampling_distribution(logits, 1.0, None, None).double()
+    torch.testing.assert_close(sampling_distribution(logits, 0.5, None, None).double(), p**2 / (p**2).sum(), atol=1e-6, rtol=1e-4)
 
 
 def test_top_k_one_writes_what_temperature_zero_writes(lm):

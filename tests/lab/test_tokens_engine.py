@@ -14,7 +14,7 @@ from llm_workings import zoo
 from llm_workings.lab.models.tokenizer import text_tokenizer
 from llm_workings.lab.tokens import compute, wire
 from llm_workings.lab.wire import decode_tensor
-from llm_workings.transformer.generate import sample
+from llm_workings.transformer.generate import sample, sampling_distribution
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -97,7 +97,7 @@ def test_the_panel_shows_the_distribution_sample_draws_from(lm, temperature, top
     pred = compute.predict(model, compute.token_ids(model, tok, TEXT)[:40], k=5)
     logits = pred.last_logits[None].repeat(64, 1)
     drawn = sample(logits, temperature, top_k, top_p, torch.Generator().manual_seed(3))
-    probs = compute.sampling_distribution(logits, temperature, top_k, top_p)
+    probs = sampling_distribution(logits, temperature, top_k, top_p)
     again = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(3))[:, 0]
     assert torch.equal(drawn, again)
     assert (probs[:, drawn.unique()] > 0).all()

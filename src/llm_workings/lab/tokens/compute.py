@@ -138,30 +138,6 @@ def logits_at(model: Any, ids: list[int], position: int) -> Any:
         return model(tokens)[0, -1].float().cpu().clone()
 
 
-def sampling_distribution(logits: Any, temperature: float, top_k: int | None, top_p: float | None) -> Any:
-    """The probabilities `transformer.generate.sample` draws from, for logits `[..., d_vocab]`.
-
-    The same steps in the same order (divide by the temperature, keep the top_k, keep the smallest
-    set reaching top_p, softmax), so the panel shows exactly what the sample button samples from;
-    tests check a draw from this distribution equals `sample`'s under the same generator.
-    Temperature 0 is greedy: all probability on the likeliest token."""
-    import torch
-
-    logits = logits.float()
-    if temperature == 0:
-        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    logits = logits / temperature
-    if top_k is not None:
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(-1)
-        drop_sorted = probs.cumsum(-1) - probs >= top_p
-        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    return logits.softmax(-1)
-
-
 @dataclass(frozen=True)
 class Reshaped:
     """One position's distribution before and after the sampling settings, on its k likeliest tokens."""
@@ -177,9 +153,11 @@ class Reshaped:
 def reshape(logits: Any, temperature: float, top_k: int | None, top_p: float | None, k: int) -> Reshaped:
     import torch
 
+    from ...transformer.generate import sampling_distribution
+
     with torch.inference_mode():
         before = logits.float().softmax(-1)
-        after = sampling_distribution(logits, temperature, top_k, top_p)
+        after = sampling_distribution(logits, temperature, top_k, top_p)  # what the sample button draws from
         top_before, ids = before.topk(min(k, before.shape[-1]))
         return Reshaped(
             ids=ids,
