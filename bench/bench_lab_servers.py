@@ -4,9 +4,10 @@
 
 Starts `llmw lab` from the source tree given by --before and from this one, in alternation
 (A, B, A, B, ...), so that the machine's load drifts over both alike, and measures each
-start: the time to its first answer (the home page), step latency over one keep-alive connection (bench_lab.py's measure) and the page in
-headless chromium (bench_browser.py's measure). Prints each figure's median over the rounds,
-for both servers, and the ratio after/before (for latency, above 1 is slower; for fps, below 1).
+start: the time to its first answer (the home page), the step latency over one keep-alive
+connection (bench_lab.py's client) and the page's play mode in headless chromium
+(bench_browser.py's measure). Prints each figure's median over the rounds for both servers,
+and the ratio after/before (for latency, above 1 is slower; for fps, below 1).
 """
 
 from __future__ import annotations
