@@ -115,7 +115,6 @@ def main() -> int:
             browser.close()
     finally:
         server.shutdown()
-        server.server_close()
     return 0
 
 

@@ -86,7 +86,7 @@ def main() -> None:
     print(f"llmw lab: first answer after {statistics.median(starts):.2f} s (median of {args.starts}; target < 2 s)")
 
     server = serve_in_thread()
-    port = server.server_address[1]
+    port = server.port
     print(f"{'run':24s} {'request':28s} {'median ms':>10s} {'p90 ms':>8s} {'ms/step':>8s}")
     for name, settings in (("XOR 2-4-1", {}), ("spiral 2-16-16-1", SPIRAL)):
         for steps, history in ((1, False), (10, False), (1, True)):

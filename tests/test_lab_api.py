@@ -11,9 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from llm_workings.lab import backprop
+from llm_workings.lab.backprop import routes
+from llm_workings.lab.backprop import run as backprop_run
+from llm_workings.lab.backprop.settings import SETTINGS
 from llm_workings.lab.server import serve_in_thread
-from llm_workings.nn import MLP, MLPTrainer
+from llm_workings.nn import HIDDEN_ACTIVATIONS, LOSSES, MLP, OUTPUT_ACTIVATIONS, REGULARIZATIONS, MLPTrainer
+from llm_workings.nn.functions import FUSED_OUTPUT_GRADIENT
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +24,10 @@ def server():
     srv = serve_in_thread()
     yield srv
     srv.shutdown()
-    srv.server_close()
 
 
 def call(server, method, path, body=None, headers=None, raw: bytes | None = None):
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
     resp = conn.getresponse()
@@ -50,8 +51,8 @@ def step(server, state, n=1, **extra):
 
 def engine_trainer(settings: dict) -> MLPTrainer:
     """The run the page describes, built directly from the engine."""
-    s = backprop.SETTINGS.validate(settings)
-    return backprop.trainer_for(s, backprop.dataset_for(s))
+    s = SETTINGS.validate(settings)
+    return backprop_run.trainer_for(s, backprop_run.dataset_for(s))
 
 
 SPIRAL = {
@@ -71,9 +72,21 @@ def test_schema_describes_every_setting(server):
     status, schema, _ = call(server, "GET", "/api/backprop/schema")
     assert status == 200
     names = [s["name"] for s in schema["settings"]]
-    assert names == list(backprop.SETTINGS.defaults())
+    assert names == list(SETTINGS.defaults())
     assert set(schema["live"]) == {"learning_rate", "reg_rate"}
     assert schema["losses_for_output"]["softmax"] == ["cce"]
+
+
+def test_schema_carries_the_maths_tables_of_every_engine_function(server):
+    """The page's equations read these; each rule lives in Python once (nn/ or lab/backprop/maths.py)."""
+    formulas = call(server, "GET", "/api/backprop/schema")[1]["formulas"]
+    assert set(formulas["activations"]) == set(HIDDEN_ACTIVATIONS) | set(OUTPUT_ACTIVATIONS)
+    assert formulas["activations"]["tanh"]["f"] == HIDDEN_ACTIVATIONS["tanh"].formula
+    assert all(f["symbol"] and f["df"] for f in formulas["activations"].values())
+    assert set(formulas["losses"]) == set(LOSSES) and all(f["dL_da"] for f in formulas["losses"].values())
+    assert {tuple(pair) for pair in formulas["fused"]} == FUSED_OUTPUT_GRADIENT
+    assert set(formulas["penalties"]) == set(REGULARIZATIONS) - {"none"}
+    assert all("#W" in p["dR_dW"] for p in formulas["penalties"].values())
 
 
 def test_trace_in_the_api_equals_the_engine(server):
@@ -127,6 +140,31 @@ def test_runs_are_independent(server):
     assert a["network"] != b_now["network"]
 
 
+def test_data_are_the_engines_dataset(server):
+    run = create(server, SPIRAL)
+    status, data, _ = call(server, "GET", f"/api/backprop/runs/{run['run_id']}/data")
+    expected = backprop_run.dataset_for(SETTINGS.validate(SPIRAL))
+    assert status == 200 and data == run["data"]
+    assert data["train"]["X"] == expected.X_train.tolist() and data["test"]["y"] == expected.y_test.tolist()
+    assert data["train"]["clean"] == expected.y_train_clean.tolist() and data["domain"] == list(expected.domain)
+
+
+def test_a_deleted_run_is_gone(server):
+    rid = create(server)["run_id"]
+    status, body, _ = call(server, "DELETE", f"/api/backprop/runs/{rid}")
+    assert status == 200 and body == {"deleted": rid}
+    assert call(server, "GET", f"/api/backprop/runs/{rid}")[0] == 404
+    assert call(server, "DELETE", f"/api/backprop/runs/{rid}")[0] == 200  # deleting twice is harmless
+
+
+def test_history_and_example_are_the_callers_choice(server):
+    run = step(server, create(server, SPIRAL), 3, history=False)
+    assert run["parameters"] is None and run["trace"]["example"] == 0
+    status, state, _ = call(server, "GET", f"/api/backprop/runs/{run['run_id']}?example=5&history=1")
+    assert status == 200 and state["trace"]["example"] == 5 and state["parameters"]["steps"] == [0, 1, 2, 3]
+    assert state["network"] == run["network"]  # reading a run leaves it where it was
+
+
 def test_xor_panel_and_heatmaps_come_from_the_network(server):
     state = step(server, create(server), 300)
     net = MLP.from_dict(state["network"])
@@ -162,7 +200,7 @@ def test_divergence_is_reported_in_the_state_and_training_stops(server):
 
 
 def test_step_limit_stops_a_run(server, monkeypatch):
-    monkeypatch.setattr(backprop, "MAX_STEPS", 15)
+    monkeypatch.setattr(backprop_run, "MAX_STEPS", 15)
     state = step(server, create(server), 40)
     assert state["step"] == 15 and state["error"]["cause"] == "step limit"
 
@@ -187,16 +225,10 @@ def test_export_loads_with_the_snippet(server, tmp_path):
 
 def test_evicted_runs_say_so(server, monkeypatch):
     first = create(server)
-    monkeypatch.setattr(server_api().runs, "capacity", 2)
+    monkeypatch.setattr(routes.RUNS, "capacity", 2)
     create(server), create(server)
     status, body, _ = call(server, "POST", f"/api/backprop/runs/{first['run_id']}/step", {"steps": 1})
     assert status == 404 and "reload the page" in body["error"]
-
-
-def server_api():
-    from llm_workings.lab.server import api
-
-    return api
 
 
 @pytest.mark.parametrize(
@@ -244,7 +276,7 @@ def test_other_bad_requests(server):
 
 
 def test_host_header_and_origin_are_checked(server):
-    port = server.server_address[1]
+    port = server.port
     status, error, _ = call(server, "GET", "/api/backprop/schema", headers={"Host": f"attacker.example:{port}"})
     assert status == 403 and "Host header" in error["error"]
     status, _, _ = call(server, "GET", "/api/backprop/schema", headers={"Host": f"localhost:{port}"})

@@ -6,29 +6,52 @@ import argparse
 import sys
 from pathlib import Path
 
+from .lab.config import LabConfig
+
 
 def _lab(args: argparse.Namespace) -> int:
-    from .lab.server import LabServer  # imported here so `llmw --help` stays instant
+    # Imported here so `llmw --help` stays instant; torch is imported later still, on the first transformer request.
+    from .lab.server import bind, url_of, uvicorn_server
 
+    config = LabConfig(
+        host=args.host,
+        port=args.port,
+        models=tuple(args.model),
+        runs_dir=Path(args.runs_dir),
+        model_memory_mb=args.model_memory_mb,
+        max_jobs=args.max_jobs,
+        verbose=args.verbose,
+    )
     try:
-        server = LabServer(args.host, args.port, verbose=args.verbose)
+        sock = bind(args.host, args.port)
     except OSError as e:
         print(f"llmw lab: cannot listen on {args.host}:{args.port}: {e.strerror}. Try another --port.", file=sys.stderr)
         return 1
-    if server.any_interface:
+    server = uvicorn_server(config, sock)
+    if args.host in ("0.0.0.0", "::"):
         print("llmw lab: listening on every interface; anyone who can reach this machine can use the lab.", file=sys.stderr)
-    print(f"LLM Workings lab at {server.url}  (Ctrl-C to stop)", flush=True)
+    for entry in server.config.app.state.models.catalog():
+        if entry.source == "cli" and not entry.available:
+            print(f"llmw lab: --model {entry.label}: {entry.reason}", file=sys.stderr)
+    url = url_of(args.host, sock.getsockname()[1])
+    print(f"LLM Workings lab at {url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:
         import webbrowser
 
-        webbrowser.open(server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("\nstopped")
-    finally:
-        server.server_close()
+        webbrowser.open(url)
+    server.run(sockets=[sock])
+    print("\nstopped")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1; got {text!r}")
+    return value
 
 
 def _model_info(args: argparse.Namespace) -> int:
@@ -172,6 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="start the lab, a local web app", description="Serve the lab and open it in a browser.")
     lab.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     lab.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    lab.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PATH_OR_NAME",
+        help="add a checkpoint to the model picker: a Hugging Face directory, a saved model, or a hub name "
+        "when online (repeatable)",
+    )
+    lab.add_argument(
+        "--runs-dir", default=str(LabConfig().runs_dir), help="where trained runs live and lab training writes (default runs)"
+    )
+    lab.add_argument(
+        "--model-memory-mb",
+        type=_positive_int,
+        default=LabConfig.model_memory_mb,
+        help="memory for loaded models; the least recently used is unloaded beyond it (default 2048)",
+    )
+    lab.add_argument(
+        "--max-jobs", type=_positive_int, default=LabConfig.max_jobs, help="long jobs running at once; the rest queue (default 1)"
+    )
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     lab.add_argument("--verbose", action="store_true", help="log every request")
     lab.set_defaults(run=_lab)

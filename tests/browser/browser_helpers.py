@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
-from llm_workings.lab.backprop import SETTINGS, dataset_for, trainer_for
+from llm_workings.lab.backprop.run import dataset_for, trainer_for
+from llm_workings.lab.backprop.settings import SETTINGS
 from llm_workings.nn import StepTrace
 
 PER_EXAMPLE = {"z", "a", "dL_da", "dL_dz"}  # trace fields with one row per batch example

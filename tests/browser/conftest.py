@@ -47,7 +47,6 @@ def lab_server():
     server = serve_in_thread(port=0)
     yield server
     server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from browser_helpers import engine_trace
 
-from llm_workings.lab.backprop import SETTINGS, Run
+from llm_workings.lab.backprop import wire
+from llm_workings.lab.backprop.run import Run
+from llm_workings.lab.backprop.settings import SETTINGS
 
 PAGE = (resources.files("llm_workings.lab") / "static" / "backprop.html").read_text()
 
@@ -60,7 +62,7 @@ def test_a_hundred_times_the_learning_rate_breaks_the_network_quietly():
     assert run.error is None and run.step == until  # no divergence reported
     assert 0.6 < curve[0] < 0.8 and curve[3] > 30  # "within three steps ... from about 0.7 to over 30"
     assert min(curve[3:]) > 20  # "still above 20" at step 200, and at every step on the way
-    assert run.state(history=False)["metrics"]["train_accuracy"] == 0.5
+    assert wire.state(run, history=False)["metrics"]["train_accuracy"] == 0.5
     # See-saw between two values.
     assert curve[-1] == curve[-3] and curve[-2] == curve[-4] and curve[-1] != curve[-2]
     trace = engine_trace(settings, until)
@@ -84,7 +86,7 @@ def test_without_a_hidden_layer_xor_is_out_of_reach():
     assert settings["hidden"] == []
     run, curve = losses(settings, until)
     assert round(curve[-1], 4) == round(math.log(2), 4) == 0.6931
-    outputs = run.state(history=False)["xor"]["outputs"]
+    outputs = wire.state(run, history=False)["xor"]["outputs"]
     assert max(abs(o - 0.5) for o in outputs) < 0.01
     assert max(float(np.abs(W).max()) for W in run.net.weights + run.net.biases) < 0.01
     settings, until = link("A hidden layer with a linear activation")
@@ -108,7 +110,7 @@ def test_strong_weight_decay_flips_and_grows_until_the_run_stops():
 def test_try_this_claims():
     settings, until = link("ReLU instead of tanh")
     run, curve = losses(settings, until)
-    metrics = run.state(history=False)["metrics"]
+    metrics = wire.state(run, history=False)["metrics"]
     assert metrics["train_accuracy"] == 1.0 and curve[150] < 0.1  # "solved in about a hundred steps"
 
     settings, until = link("Linear output, squared error, learning rate 5")
@@ -117,7 +119,7 @@ def test_try_this_claims():
 
     settings, until = link("Noisy labels")
     run, _ = losses(settings, until)
-    m = run.state(history=False)["metrics"]
+    m = wire.state(run, history=False)["metrics"]
     assert m["clean_loss"] < 0.8 * m["test_loss"]
 
 
@@ -125,4 +127,4 @@ def test_try_this_claims():
 def test_the_spiral_link_learns_the_spiral():
     settings, until = link("The spiral")
     run, _ = losses(settings, until)
-    assert run.state(history=False)["metrics"]["test_accuracy"] > 0.9
+    assert wire.state(run, history=False)["metrics"]["test_accuracy"] > 0.9

@@ -1,6 +1,11 @@
-"""The one error a lab request can be refused with; the server turns it into `{"error", "field"}`."""
+"""How a lab request is refused: `ApiError`, pydantic's errors, and the `{"error", "field"}` body they become."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
 
 
 class ApiError(Exception):
@@ -10,3 +15,43 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.field = field
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body: what was wrong and what was expected, and the field it is about (or null)."""
+
+    error: str
+    field: str | None = None
+
+
+_WHERE = {"body": "request body", "query": "query", "path": "path", "header": "header"}
+
+
+def describe_validation_error(errors: Sequence[dict[str, Any]]) -> tuple[str, str | None]:
+    """The first of pydantic's errors as (message, field), worded the lab's way.
+
+    Our own checks (see `settings.invalid`) word the part after the field's name; pydantic's
+    built-in ones keep their wording, prefixed by the field and followed by what was posted.
+    """
+    if not errors:
+        return "the request is not valid", None
+    err = errors[0]
+    loc = [part for part in err.get("loc", ()) if part not in _WHERE]
+    named = [part for part in loc if isinstance(part, str)]
+    ctx = err.get("ctx") or {}
+    field = ctx.get("field") or (named[-1] if named else None)
+    where = err.get("loc", ("body",))[0] if err.get("loc") else "body"
+    subject = field or _WHERE.get(where, "request body")
+    kind = err.get("type", "")
+    message = err.get("msg", "is not valid")
+    if kind == "lab":
+        return message, field
+    if kind == "lab_field":
+        return f"{subject} {message}", field
+    if kind == "missing":
+        return f"{subject} is required", field
+    if kind == "json_invalid":
+        return f"request body is not valid JSON: {ctx.get('error', message)}", None
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"{subject}: {message[:1].lower()}{message[1:]}; got {shown}", field

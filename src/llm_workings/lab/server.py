@@ -1,316 +1,150 @@
-"""The lab's web server: static pages plus a small JSON API, on the standard library alone.
+"""The lab's web server: FastAPI on uvicorn, holding only HTTP, routing and the safety checks.
 
-Safe by default: it binds 127.0.0.1, answers only requests whose Host header names
-this server (so a DNS-rebinding page cannot reach it), refuses cross-origin writes,
-bounds request sizes, and tells the browser to load nothing from anywhere else.
+Safe by default: it binds 127.0.0.1, answers only requests whose Host header names this
+server (so a DNS-rebinding page cannot reach it), refuses cross-origin writes, bounds the
+body (size, JSON depth, numbers), and tells the browser to load nothing from anywhere else.
+Every refusal, down to a malformed HTTP request, is a JSON `{"error", "field"}` with a 4xx.
+
+The pages (`lab/backprop/`, `lab/tokens/`) and services (`lab/models/`, `lab/jobs/`)
+bring their own routers; `create_app` includes them and serves each page's HTML.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import mimetypes
-import re
-import sys
+import socket
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from . import backprop
-from .errors import ApiError
+import h11
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from . import backprop, jobs, models, tokens
+from .config import LabConfig
+from .errors import ApiError, describe_validation_error
+from .pages import Page
 
 MAX_BODY = 64 * 1024
+MAX_HEADERS = 16 * 1024  # bytes of request headers; a browser sends well under 2 KiB
+MAX_JSON_DEPTH = 32  # no lab body needs more; a deeper one is refused before anything parses it
 STATIC_ROOT = Path(str(resources.files("llm_workings.lab") / "static"))
-PAGES = {"/": "index.html", "/backprop": "backprop.html"}
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-
-Handler = Callable[["LabRequestHandler", dict[str, str], Any], tuple[int, Any]]
-
-
-class Api:
-    """Routes: (method, pattern) -> function(handler, path params, json body) -> (status, payload)."""
-
-    def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        self.runs = backprop.RunStore()
-
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_-]+)", pattern) + "$")
-
-        def register(fn: Handler) -> Handler:
-            self.routes.append((method, regex, fn))
-            return fn
-
-        return register
-
-    def find(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
-        allowed = []
-        for m, regex, fn in self.routes:
-            match = regex.match(path)
-            if match:
-                if m == method:
-                    return fn, match.groupdict()
-                allowed.append(m)
-        if allowed:
-            raise ApiError(f"{method} is not allowed on {path}; use {' or '.join(allowed)}", status=405)
-        raise ApiError(f"no API endpoint {path}", status=404)
+SAFETY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+PAGES: tuple[Page, ...] = (backprop.PAGE, tokens.PAGE)
+SERVICES = (models.router, jobs.router)
+HOME = "index.html"
+log = logging.getLogger("llm_workings.lab")
 
 
-api = Api()
+# -- JSON in and out -----------------------------------------------------------------
 
 
-def _int_field(body: dict, name: str, default: int, lo: int, hi: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ApiError(f"{name} must be an integer between {lo} and {hi}; got {value!r}", field=name)
+def error_body(status: int, message: str, field: str | None = None) -> tuple[int, bytes]:
+    # ASCII-only JSON: a field name echoed from a body may hold a lone surrogate, which UTF-8 cannot encode.
+    return status, json.dumps({"error": message, "field": field}).encode()
+
+
+def error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> Response:
+    _, body = error_body(status, message, field)
+    # The safety headers again: a 500 leaves through Starlette's outermost middleware, outside the Guard.
+    safety = {k.decode(): v.decode() for k, v in SAFETY_HEADERS}
+    return Response(body, status, headers={**safety, **(headers or {})}, media_type="application/json")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ApiError(f"request body holds {name}, which JSON does not allow; send a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ApiError(f"request body holds the number {text[:40]}, too large for a float")
     return value
 
 
-def _body(body: Any, allowed: set[str]) -> dict:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ApiError(f"request body must be a JSON object; got {type(body).__name__}")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(f"unknown field {unknown[0]!r}; expected fields from {sorted(allowed)}", field=unknown[0])
-    return body
-
-
-def _changes(value: Any) -> list[list]:
-    """Validate a replay log: [[step, setting, value], ...] for live settings only."""
-    if not isinstance(value, list):
-        raise ApiError("changes must be a list of [step, setting, value] entries", field="changes")
-    if len(value) > 1000:
-        raise ApiError("changes may have at most 1000 entries", field="changes")
-    clean = []
-    for entry in value:
-        if not (isinstance(entry, list) and len(entry) == 3):
-            raise ApiError(f"each change must be [step, setting, value]; got {entry!r}", field="changes")
-        step, name, v = entry
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= backprop.MAX_STEPS:
-            raise ApiError(
-                f"a change's step must be an integer between 0 and {backprop.MAX_STEPS}; got {step!r}", field="changes"
-            )
-        if name not in backprop.LIVE:
-            raise ApiError(f"only {list(backprop.LIVE)} can change mid-run; got {name!r}", field="changes")
-        clean.append([step, name, backprop.SETTINGS.by_name[name].coerce(v)])
-    return clean
-
-
-@api.route("GET", "/api/backprop/schema")
-def get_schema(h, params, body):
-    return 200, backprop.schema()
-
-
-@api.route("POST", "/api/backprop/runs")
-def create_run(h, params, body):
-    body = _body(body, {"settings", "step", "changes", "example", "history"})
-    settings = backprop.SETTINGS.validate(body.get("settings", {}))
-    steps = _int_field(body, "step", 0, 0, backprop.MAX_STEPS)
-    changes = _changes(body.get("changes", []))
-    run = backprop.Run(settings)
-    with run.lock:
-        run.replay(steps, changes)
-        api.runs.add(run)
-        # run_settings: what the run really uses (the batch size may have been capped).
-        state = run.state(_example(body), _history(body))
-        return 201, {**state, "data": run.data_json(), "run_settings": run.settings}
-
-
-def _history(body: dict) -> bool:
-    value = body.get("history", True)
-    if not isinstance(value, bool):
-        raise ApiError(f"history must be true or false; got {value!r}", field="history")
-    return value
-
-
-def _example(body: dict) -> int:
-    return _int_field(body, "example", 0, 0, backprop.SETTINGS.by_name["batch_size"].max)
-
-
-def _with_run(fn: Callable[[backprop.Run, dict], None], fields: set[str]) -> Handler:
-    def handle(h, params, body):
-        body = _body(body, fields | {"example", "history"})
-        run = api.runs.get(params["run_id"])
-        with run.lock:
-            fn(run, body)
-            return 200, run.state(_example(body), _history(body))
-
-    return handle
-
-
-api.route("POST", "/api/backprop/runs/{run_id}/step")(
-    _with_run(lambda run, b: run.advance(_int_field(b, "steps", 1, 1, backprop.MAX_STEPS_PER_REQUEST)), {"steps"})
-)
-api.route("POST", "/api/backprop/runs/{run_id}/back")(
-    _with_run(lambda run, b: run.back(_int_field(b, "steps", 1, 1, backprop.MAX_STEPS)), {"steps"})
-)
-
-
-def _set_live(run: backprop.Run, body: dict) -> None:
-    posted = body.get("settings", {})
-    fixed = sorted(set(posted) - set(backprop.LIVE)) if isinstance(posted, dict) else []
-    if fixed:
-        raise ApiError(
-            f"{fixed[0]!r} cannot change mid-run (only {list(backprop.LIVE)} can); start a new run instead", field=fixed[0]
-        )
-    run.set_live(backprop.SETTINGS.validate(posted, partial=True))
-
-
-api.route("POST", "/api/backprop/runs/{run_id}/set")(_with_run(_set_live, {"settings"}))
-
-
-@api.route("GET", "/api/backprop/runs/{run_id}")
-def get_run(h, params, body):
-    query = {k: v[-1] for k, v in parse_qs(urlsplit(h.path).query).items()}
+def check_json(raw: bytes) -> None:
+    """Refuse a body that is not strict, bounded JSON; the route parses it again, knowing it is safe."""
     try:
-        options = {"example": int(query.get("example", 0)), "history": query.get("history", "1") != "0"}
-    except ValueError:
-        raise ApiError(f"example must be an integer; got {query.get('example')!r}", field="example") from None
-    return _current_state(h, params, options)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(f"request body is not valid UTF-8 (byte {e.start}); send JSON text") from None
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:  # bytes outside strings decide the nesting; this is linear and never recurses
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise ApiError(f"request body is nested {deepest} deep; the limit is {MAX_JSON_DEPTH}")
+    try:
+        json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as e:
+        raise ApiError(f"request body is not valid JSON: {e}") from None
+    except ValueError as e:  # an integer with thousands of digits
+        raise ApiError(f"request body holds a number JSON here cannot take: {e}") from None
 
 
-_current_state = _with_run(lambda run, body: None, set())
+# -- the safety checks, as ASGI middleware around the whole app -------------------------
 
 
-@api.route("GET", "/api/backprop/runs/{run_id}/data")
-def get_data(h, params, body):
-    return 200, api.runs.get(params["run_id"]).data_json()
+@dataclass(frozen=True)
+class Origins:
+    """The Host and Origin values this server answers: its own address, by name or loopback IP."""
 
+    allowed_hosts: frozenset[str]
+    any_interface: bool
+    port: int
 
-@api.route("GET", "/api/backprop/runs/{run_id}/export")
-def export_run(h, params, body):
-    run = api.runs.get(params["run_id"])
-    with run.lock:
-        return 200, run.export()
+    @classmethod
+    def for_address(cls, host: str, port: int) -> Origins:
+        names = {"127.0.0.1", "localhost", "[::1]", host if ":" not in host else f"[{host}]"}
+        allowed = {f"{n}:{port}".lower() for n in names}
+        if port == 80:
+            allowed |= {n.lower() for n in names}
+        return cls(frozenset(allowed), host in ("0.0.0.0", "::"), port)
 
-
-@api.route("DELETE", "/api/backprop/runs/{run_id}")
-def delete_run(h, params, body):
-    api.runs.remove(params["run_id"])
-    return 200, {"deleted": params["run_id"]}
-
-
-class LabRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: play mode makes many small requests
-    # Headers and body go out as two writes; with Nagle's algorithm on, the second waits
-    # for the client's delayed ACK (~40 ms) on every keep-alive response.
-    disable_nagle_algorithm = True
-    server_version = "llm-workings-lab"
-    server: LabServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-    # -- safety checks -----------------------------------------------------------
-
-    def _host_allowed(self) -> bool:
-        host = (self.headers.get("Host") or "").lower()
-        if host in self.server.allowed_hosts:
+    def host_allowed(self, host: str) -> bool:
+        host = host.lower()
+        if host in self.allowed_hosts:
             return True
         # Bound to every interface, any IP literal with our port is fine: DNS rebinding needs a name.
         name, _, port = host.rpartition(":")
-        return self.server.any_interface and port == str(self.server.server_address[1]) and _is_ip_literal(name)
+        return self.any_interface and port == str(self.port) and _is_ip_literal(name)
 
-    def _origin_allowed(self) -> bool:
-        origin = self.headers.get("Origin")
+    def origin_allowed(self, origin: str | None) -> bool:
         if origin is None:
             return True
-        parts = urlsplit(origin)
-        return parts.scheme == "http" and parts.netloc.lower() in self.server.allowed_hosts
-
-    # -- responses ---------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, content_type: str, cache: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _send_json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload, allow_nan=False).encode(), "application/json")
-
-    def _send_error(self, status: int, message: str, field: str | None = None) -> None:
-        self._send_json(status, {"error": message, "field": field})
-
-    # -- dispatch -------------------------------------------------------------------------
-
-    def _handle(self) -> None:
-        if not self._host_allowed():
-            self._send_error(
-                403,
-                f"Host header {self.headers.get('Host')!r} is not this server's address; the lab only answers {sorted(self.server.allowed_hosts)}",
-            )
-            return
-        path = urlsplit(self.path).path
-        try:
-            if path.startswith("/api/"):
-                self._api(path)
-            elif self.command in ("GET", "HEAD"):
-                self._static(path)
-            else:
-                raise ApiError(f"{self.command} is not allowed on {path}", status=405)
-        except ApiError as e:
-            self._send_error(e.status, str(e), e.field)
-
-    def _api(self, path: str) -> None:
-        if self.command != "GET" and not self._origin_allowed():
-            raise ApiError(f"cross-origin request from {self.headers.get('Origin')!r} refused", status=403)
-        fn, params = api.find(self.command, path)
-        body = self._read_json() if self.command in ("POST", "PUT") else None
-        status, payload = fn(self, params, body)
-        self._send_json(status, payload)
-
-    def _read_json(self) -> Any:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise ApiError("Content-Length must be an integer") from None
-        if length > MAX_BODY:
-            raise ApiError(f"request body is {length} bytes; the limit is {MAX_BODY}", status=413)
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ApiError(f"request body is not valid JSON: {e}") from None
-
-    def _static(self, path: str) -> None:
-        name = PAGES.get(path)
-        if name is None:
-            if not path.startswith("/static/"):
-                raise ApiError(f"no page {path}", status=404)
-            name = path[len("/static/") :]
-        target = (STATIC_ROOT / name).resolve()
-        if not target.is_relative_to(STATIC_ROOT.resolve()) or not target.is_file():
-            raise ApiError(f"no file {path}", status=404)
-        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type.endswith(("javascript", "json")):
-            content_type += "; charset=utf-8"
-        self._send(200, target.read_bytes(), content_type, cache=path.startswith("/static/vendor/"))
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_HEAD = do_GET
-    do_POST = do_GET
-    do_DELETE = do_GET
+        scheme, _, rest = origin.partition("://")
+        return scheme == "http" and rest.lower() in self.allowed_hosts
 
 
 def _is_ip_literal(name: str) -> bool:
@@ -321,32 +155,250 @@ def _is_ip_literal(name: str) -> bool:
     return True
 
 
-class LabServer(ThreadingHTTPServer):
-    daemon_threads = True
+class Guard:
+    """Host, Origin, Content-Length, body size and JSON checks before any route runs; safety headers after."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False):
-        super().__init__((host, port), LabRequestHandler)
-        self.verbose = verbose
-        self.any_interface = host in ("0.0.0.0", "::")
-        port = self.server_address[1]
-        names = {"127.0.0.1", "localhost", "[::1]", host if ":" not in host else f"[{host}]"}
-        self.allowed_hosts = {f"{n}:{port}".lower() for n in names}
-        if port == 80:
-            self.allowed_hosts |= {n.lower() for n in names}
+    def __init__(self, app: Any, origins: Origins):
+        self.app = app
+        self.origins = origins
 
-    def handle_error(self, request, client_address) -> None:
-        # A browser closing a keep-alive connection is routine, not an error worth a traceback.
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            super().handle_error(request, client_address)
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
-    @property
-    def url(self) -> str:
-        host = self.server_address[0]
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.server_address[1]}"
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SAFETY_HEADERS if k not in have]
+                if b"cache-control" not in have:
+                    extra.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            body = await self._checked_body(scope, receive)
+        except ApiError as e:
+            status, payload = error_body(e.status, str(e), e.field)
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            await send_with_headers({"type": "http.response.start", "status": status, "headers": headers})
+            await send_with_headers({"type": "http.response.body", "body": payload})
+            return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send_with_headers)
+
+    async def _checked_body(self, scope: dict, receive: Any) -> bytes:
+        size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if size > MAX_HEADERS:
+            raise ApiError(f"request headers are {size} bytes; the limit is {MAX_HEADERS}", status=431)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if not self.origins.host_allowed(host):
+            raise ApiError(
+                f"Host header {host!r} is not this server's address; the lab only answers {sorted(self.origins.allowed_hosts)}",
+                status=403,
+            )
+        if scope["method"] not in ("GET", "HEAD") and not self.origins.origin_allowed(headers.get("origin")):
+            raise ApiError(f"cross-origin request from {headers.get('origin')!r} refused", status=403)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise ApiError(f"Content-Length must be a non-negative integer; got {declared[:40]!r}")
+            if int(declared) > MAX_BODY:
+                raise ApiError(f"request body is {int(declared)} bytes; the limit is {MAX_BODY}", status=413)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ApiError(f"request body is over {MAX_BODY} bytes, the limit", status=413)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and scope["path"].startswith("/api/"):
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                raise ApiError(
+                    f"send the request body as JSON, with Content-Type: application/json; got {kind[:60] or 'none'!r}", status=415
+                )
+            check_json(body)
+        return body
 
 
-def serve_in_thread(host: str = "127.0.0.1", port: int = 0) -> LabServer:
-    """Start a server on a background thread (port 0 picks a free one); for tests and benchmarks."""
-    server = LabServer(host, port)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+class LabH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, but a request it cannot parse gets the lab's JSON error too."""
+
+    def send_400_response(self, msg: str) -> None:
+        _, body = error_body(400, f"malformed HTTP request: {msg}")
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *SAFETY_HEADERS,
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+# -- the app ------------------------------------------------------------------------------
+
+
+def create_app(config: LabConfig | None = None) -> FastAPI:
+    """The lab as an ASGI app: every page's and service's routes, their HTML, the static files, the checks."""
+    config = config or LabConfig()
+    # Off: FastAPI's docs pages load their scripts and styles from a CDN.
+    app = FastAPI(title="LLM Workings lab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.config = config
+    app.state.models = models.ModelCache(config)
+    app.state.jobs = jobs.JobManager(config.max_jobs)
+    for router in SERVICES:
+        app.include_router(router)
+    for page in PAGES:
+        app.include_router(page.router)
+        _serve_page(app, page.path, page.html)
+    _serve_page(app, "/", HOME)
+    app.add_api_route("/static/{name:path}", _static_file, methods=["GET", "HEAD"], include_in_schema=False)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError) -> Response:
+        return error_response(e.status, str(e), e.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, e: RequestValidationError) -> Response:
+        return error_response(400, *describe_validation_error(e.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> Response:
+        path, method = request.url.path, request.method
+        if e.status_code == 405:
+            allowed = (e.headers or {}).get("Allow", "")
+            message = f"{method} is not allowed on {path}; use {' or '.join(allowed.split(', '))}"
+        elif e.status_code == 404:
+            message = f"no API endpoint {path}" if path.startswith("/api/") else f"no page {path}"
+        else:
+            message = str(e.detail)
+        return error_response(e.status_code, message, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, e: Exception) -> Response:
+        log.exception("lab: %s %s failed", request.method, request.url.path)
+        return error_response(500, f"the lab failed on this request ({type(e).__name__}); see the server's log")
+
+    app.add_middleware(Guard, origins=Origins.for_address(config.host, config.port))
+    return app
+
+
+def _send_file(target: Path, cache: bool) -> Response:
+    content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type.endswith(("javascript", "json")):
+        content_type += "; charset=utf-8"
+    headers = {"Cache-Control": "max-age=3600" if cache else "no-store"}
+    return Response(target.read_bytes(), 200, headers=headers, media_type=content_type)
+
+
+def _serve_page(app: FastAPI, path: str, html: str) -> None:
+    async def page() -> Response:
+        return _send_file(STATIC_ROOT / html, cache=False)
+
+    app.add_api_route(path, page, methods=["GET", "HEAD"], include_in_schema=False)
+
+
+async def _static_file(name: str) -> Response:
+    root = STATIC_ROOT.resolve()
+    target = (root / name).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise ApiError(f"no file /static/{name}", status=404)
+    return _send_file(target, cache=name.startswith("vendor/"))
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the app is built so that the app knows its real port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named outright: asyncio turns Nagle's algorithm off only on sockets whose proto says TCP,
+    # and with it on, each response's body waits ~40 ms for the client's delayed ACK of its headers.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+class LabServer(uvicorn.Server):
+    """uvicorn's server, ending the lab's jobs first on Ctrl-C: an open progress stream would hold up a graceful stop."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.config.app.state.jobs.shutdown()
+        super().handle_exit(sig, frame)
+
+
+def uvicorn_server(config: LabConfig, sock: socket.socket) -> LabServer:
+    config = replace(config, port=sock.getsockname()[1])
+    settings = uvicorn.Config(
+        create_app(config),
+        http=LabH11Protocol,
+        ws="none",
+        lifespan="off",
+        h11_max_incomplete_event_size=MAX_HEADERS,  # a request whose headers arrive slowly is bounded too
+        log_level="info" if config.verbose else "warning",
+        access_log=config.verbose,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+    return LabServer(settings)
+
+
+class LabThread:
+    """A lab server on a background thread: `.url`, `.host`, `.port`, `.app`, `.shutdown()`."""
+
+    def __init__(self, config: LabConfig):
+        self.sock = bind(config.host, config.port)
+        self.host, self.port = config.host, self.sock.getsockname()[1]
+        self.url = url_of(self.host, self.port)
+        self.server = uvicorn_server(config, self.sock)
+        self.app = self.server.config.app
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the lab server stopped while starting")
+            self.thread.join(0.005)
+
+    def shutdown(self) -> None:
+        self.app.state.jobs.shutdown()
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def serve_in_thread(config: LabConfig | None = None, port: int = 0) -> LabThread:
+    """Start a lab server on a background thread (port 0 picks a free one); for tests and benchmarks."""
+    return LabThread(replace(config or LabConfig(), port=port))

@@ -8,7 +8,7 @@ from ..errors import DivergenceError
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainConfigError, lr_at, snapshot_steps
 from .tasks import InductionTask, LanguageModelTask, ModularAdditionTask, Task
-from .trainer import Trainer, TrainResult, parameter_groups
+from .trainer import StepReport, Trainer, TrainResult, parameter_groups
 
 __all__ = [
     "CheckpointError",
@@ -16,6 +16,7 @@ __all__ = [
     "InductionTask",
     "LanguageModelTask",
     "ModularAdditionTask",
+    "StepReport",
     "Task",
     "TrainConfig",
     "TrainConfigError",

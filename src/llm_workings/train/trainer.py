@@ -17,7 +17,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,17 @@ class TrainResult:
     step_seconds: list[float] = field(default_factory=list)  # each update's wall time in this session (no evals)
 
 
+@dataclass(frozen=True)
+class StepReport:
+    """What `Trainer(on_step=...)` is told after each update (the lab's progress bar, a notebook's plot)."""
+
+    step: int  # updates done
+    steps: int  # updates planned
+    loss: float
+    tokens_per_second: float  # over this session's updates, evaluations left out
+    evaluation: dict[str, float] | None  # this step's evaluation, when it had one
+
+
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Decay matrices (embeddings, projections, unembedding) and leave vectors (biases, norm gains) alone:
     shrinking a gain or a bias towards zero is not a simpler function, only a different one."""
@@ -57,11 +68,19 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
 
 class Trainer:
     def __init__(
-        self, model: Transformer, task: Task, config: TrainConfig, run_dir: str | Path | None = None, progress: bool = True
+        self,
+        model: Transformer,
+        task: Task,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        on_step: Callable[[StepReport], None] | None = None,
     ) -> None:
+        """`on_step` is called after every update; an exception it raises stops training and propagates
+        (how the lab cancels a run), leaving the run directory with its last checkpoint."""
         self.model, self.task, self.cfg = model, task, config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
+        self.progress, self.on_step = progress, on_step
         # The fused kernel updates all tensors in one pass: 3x faster than the default loop on CPU, and
         # deterministic, so resumed runs still repeat exactly (it differs from the loop in the last bits).
         fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
@@ -95,7 +114,8 @@ class Trainer:
                 result.losses.append(loss)
                 result.steps_done = done = step + 1
                 result.seconds = seconds_before + time.perf_counter() - started
-                if done % cfg.eval_every == 0 or done == cfg.steps:
+                evaluated = done % cfg.eval_every == 0 or done == cfg.steps
+                if evaluated:
                     result.evals.append({"step": done, **self._evaluate()})
                 if done in self.snapshot_at:
                     self._snapshot(done, result)
@@ -104,6 +124,8 @@ class Trainer:
                 rate = len(result.step_seconds) * tokens_per_step / sum(result.step_seconds)
                 bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
                 bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(StepReport(done, cfg.steps, loss, rate, result.evals[-1] if evaluated else None))
         bar.close()
         if result.interrupted and self.run_dir is not None:
             self._checkpoint(result)

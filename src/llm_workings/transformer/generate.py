@@ -55,19 +55,29 @@ def sample(
     """One token id per row of `logits [batch, d_vocab]`. temperature 0 is greedy (argmax)."""
     if temperature == 0:
         return logits.argmax(-1)
-    logits = logits.float() / temperature
+    probs = sampling_distribution(logits, temperature, top_k, top_p)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def sampling_distribution(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """The probabilities `sample` draws from, for logits `[..., d_vocab]`: divide by the temperature,
+    keep the top_k, keep the smallest set reaching top_p, softmax. Temperature 0 puts all of it on the argmax."""
+    logits = logits.float()
+    if temperature == 0:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    logits = logits / temperature
     if top_k is not None:
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:  # at 1.0, float32 rounding in the cumsum would still drop a tail
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(-1)
         # drop a token when the tokens ranked above it already reach top_p (the top token always stays)
         drop_sorted = probs.cumsum(-1) - probs >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = logits.softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    return logits.softmax(-1)
 
 
 @torch.no_grad()  # not inference_mode: the tokens returned must be usable in a later forward with autograd

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..atomic import write_json
-from ..train.trainer import Trainer, TrainResult
+from ..train.trainer import StepReport, Trainer, TrainResult
 from ..transformer.model import Transformer
 from ..transformer.saving import save_model
 from .baselines import ngram_bits_per_byte
@@ -26,8 +27,13 @@ from .registry import CARD
 
 
 def run_recipe(
-    recipe: Recipe, out_dir: str | os.PathLike, overrides: dict[str, str] | None = None, progress: bool = True
+    recipe: Recipe,
+    out_dir: str | os.PathLike,
+    overrides: dict[str, str] | None = None,
+    progress: bool = True,
+    on_step: Callable[[StepReport], None] | None = None,
 ) -> Path:
+    """`on_step` is the trainer's: told each update, and an exception it raises stops the run."""
     out_dir = Path(out_dir)
     tokenizer_path = out_dir / "tokenizer.json"
     if tokenizer_path.is_file():  # resuming: the ids on disk must keep their meaning
@@ -45,7 +51,7 @@ def run_recipe(
     train_cfg = recipe.train_config()
     model = Transformer(cfg, tokenizer).init_weights(train_cfg.seed)
     task = build_task(recipe, tokenizer)
-    result = Trainer(model, task, train_cfg, run_dir=out_dir, progress=progress).train()
+    result = Trainer(model, task, train_cfg, run_dir=out_dir, progress=progress, on_step=on_step).train()
     if result.interrupted:
         return out_dir
     save_model(model, out_dir, tokenizer)

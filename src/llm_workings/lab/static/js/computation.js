@@ -46,7 +46,7 @@ export class ComputationView {
   }
 
   render(trace, net, focus) {
-    const sections = buildEquations(trace, net, focus);
+    const sections = buildEquations(trace, net, focus, this.formulas);
     const full = isFull(net.sizes);
     const out = document.createDocumentFragment();
     const head = document.createElement("p");

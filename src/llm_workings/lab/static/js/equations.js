@@ -13,13 +13,6 @@ export const FULL_LIMIT = 8;
 const WINDOW = 7; // entries shown of a long vector
 const GAP = null;
 
-const NAMES = { tanh: "\\tanh", sigmoid: "\\sigma", relu: "\\mathrm{ReLU}", linear: "\\mathrm{id}", softmax: "\\mathrm{softmax}" };
-const DL_DA = {
-  bce: "\\frac{1}{B}\\,\\frac{a^{[L]} - y}{a^{[L]}\\,(1 - a^{[L]})}",
-  cce: "-\\frac{1}{B}\\,\\frac{y}{a^{[L]}}",
-  mse: "\\frac{1}{B}\\,\\big(a^{[L]} - y\\big)",
-};
-const FUSED = new Set(["sigmoid/bce", "softmax/cce"]);
 
 export function resolve(trace, key) {
   let v = trace;
@@ -47,7 +40,8 @@ export function isFull(sizes) {
   return Math.max(...sizes) <= FULL_LIMIT;
 }
 
-export function buildEquations(trace, network, focus) {
+// `formulas` is the schema's maths table (symbols, dL/da, fused pairs, penalties), written once, in Python.
+export function buildEquations(trace, network, focus, formulas) {
   const n = (key) => number(key, resolve(trace, key));
   const col = (keys, gap = "\\vdots") => (keys.length === 1 ? n(keys[0]) : `\\begin{bmatrix}${keys.map((k) => (k === GAP ? gap : n(k))).join("\\\\")}\\end{bmatrix}`);
   const row = (keys) => (keys.length === 1 ? n(keys[0]) : `\\begin{bmatrix}${keys.map((k) => (k === GAP ? "\\cdots" : n(k))).join("&")}\\end{bmatrix}`);
@@ -62,7 +56,9 @@ export function buildEquations(trace, network, focus) {
   const full = isFull(sizes);
   const acts = network.activations;
   const outAct = acts[L - 1];
-  const fused = FUSED.has(`${outAct}/${network.loss}`);
+  const fused = formulas.fused.some(([output, loss]) => output === outAct && loss === network.loss);
+  const symbol = (activation) => formulas.activations[activation].symbol;
+  const regGrad = (W) => formulas.penalties[trace.regularization].dR_dW.replaceAll("#W", W);
   const reg = trace.regularization !== "none";
   const momentum = trace.momentum > 0;
   const at = (l) => `layers.${l - 1}`; // trace path of math layer l
@@ -76,7 +72,7 @@ export function buildEquations(trace, network, focus) {
   const forward = { id: "forward", title: "Forward pass", intro: "From the input to the output, for the selected example.", blocks: [] };
   forward.blocks.push({ tex: [`a^{[0]} = x = ${col(keysOf(range(sizes[0]), "x"))},\\qquad y = ${col(keysOf(range(sizes[L]), "y"))}`] });
   for (let l = 1; l <= L; l++) {
-    const f = NAMES[acts[l - 1]];
+    const f = symbol(acts[l - 1]);
     const block = { layer: l, heading: layerHeading(l, L, sizes[l], acts[l - 1]), tex: [] };
     if (full) {
       const W = range(sizes[l]).map((i) => range(sizes[l - 1]).map((j) => `${at(l)}.W_before.${i}.${j}`));
@@ -102,7 +98,7 @@ export function buildEquations(trace, network, focus) {
   const loss = { id: "loss", title: "Loss", intro: "Averaged over the whole batch, so every example's gradient carries a factor 1/B.", blocks: [] };
   const lossTex = [`L_{\\text{data}} = ${n("data_loss")}\\qquad (B = ${n("batch_size")}\\text{ examples})`];
   if (reg) {
-    const R = trace.regularization === "l2" ? "\\frac{\\lambda}{2}\\sum_{l}\\sum_{i,j}\\big(W^{[l]}_{ij}\\big)^2" : "\\lambda\\sum_{l}\\sum_{i,j}\\big|W^{[l]}_{ij}\\big|";
+    const R = formulas.penalties[trace.regularization].R;
     lossTex.push(`R = ${R} = ${n("reg_loss")}\\qquad (\\lambda = ${n("reg_rate")})`);
     lossTex.push(`L = L_{\\text{data}} + R = ${n("data_loss")} + ${n("reg_loss")} = ${n("loss")}`);
   } else {
@@ -120,20 +116,20 @@ export function buildEquations(trace, network, focus) {
   };
   for (let l = L; l >= 1; l--) {
     const block = { layer: l, heading: layerHeading(l, L, sizes[l], acts[l - 1]), tex: [] };
-    const fp = `${NAMES[acts[l - 1]]}'`;
+    const fp = `${symbol(acts[l - 1])}'`;
     const j = unit(l);
     const sel = full ? "" : `_{${j}}`; // subscript for the selected neuron
     const vec = (field) => (full ? col(keysOf(range(sizes[l]), `${at(l)}.${field}`)) : n(`${at(l)}.${field}.${j}`));
     const times = full ? "\\odot" : "\\cdot";
     if (l === L) {
-      block.tex.push(`${d("L", `a^{[L]}${sel}`)} = ${DL_DA[network.loss]} = ${vec("dL_da")}`);
+      block.tex.push(`${d("L", `a^{[L]}${sel}`)} = ${formulas.losses[network.loss].dL_da} = ${vec("dL_da")}`);
       if (fused) {
         block.tex.push(
           `${d("L", `z^{[L]}${sel}`)} = ${d("L", `a^{[L]}${sel}`)} ${times} ${fp}\\big(z^{[L]}${sel}\\big) = \\frac{1}{B}\\big(a^{[L]}${sel} - y${sel}\\big) = \\frac{1}{${n("batch_size")}}\\Big(${vec("a")} - ${full ? col(keysOf(range(sizes[L]), "y")) : n(`y.${j}`)}\\Big) = ${vec("dL_dz")}`,
         );
         block.tex.push({
           note:
-          `With a ${outAct} output and ${network.loss === "bce" ? "binary" : "categorical"} cross-entropy the two factors cancel to (a − y)/B. The engine computes it in that form, which stays exact even when the output saturates and ∂L/∂a alone would be infinite (shown as ±∞).`,
+          `With a ${outAct} output and ${formulas.losses[network.loss].title} the two factors cancel to (a − y)/B. The engine computes it in that form, which stays exact even when the output saturates and ∂L/∂a alone would be infinite (shown as ±∞).`,
         });
       } else {
         block.tex.push(`${d("L", `z^{[L]}${sel}`)} = ${d("L", `a^{[L]}${sel}`)} ${times} ${fp}\\big(z^{[L]}${sel}\\big) = ${vec("dL_da")} ${times} ${fp}\\Big(${vec("z")}\\Big) = ${vec("dL_dz")}`);
@@ -161,11 +157,11 @@ export function buildEquations(trace, network, focus) {
       block.tex.push(`${d("L", `W^{[${l}]}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_b`)}\\,\\big(a^{[${l - 1}]}_b\\big)^{\\!\\top} = ${G("dL_dW")}`);
       block.tex.push(`\\text{this example's term: }\\; ${scale(col(keysOf(range(sizes[l]), `${at(l)}.dL_dz`)), row(keysOf(ins, prevA(l))))}`);
       block.tex.push(`${d("L", `b^{[${l}]}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_b`)} = ${col(keysOf(range(sizes[l]), `${at(l)}.dL_db`))}`);
-      if (reg) block.tex.push(`${d("R", `W^{[${l}]}`)} = ${regGrad(trace, `W^{[${l}]}`)} = ${G("dR_dW")}`);
+      if (reg) block.tex.push(`${d("R", `W^{[${l}]}`)} = ${regGrad(`W^{[${l}]}`)} = ${G("dR_dW")}`);
     } else {
       block.tex.push(`${d("L", `W^{[${l}]}_{${j},:}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_{b,${j}}`)}\\,\\big(a^{[${l - 1}]}_b\\big)^{\\!\\top} = ${row(keysOf(ins, `${at(l)}.dL_dW.${j}`))}`);
       block.tex.push(`${d("L", `b^{[${l}]}_{${j}}`)} = \\sum_{b=1}^{B} ${d("L", `z^{[${l}]}_{b,${j}}`)} = ${n(`${at(l)}.dL_db.${j}`)}`);
-      if (reg) block.tex.push(`${d("R", `W^{[${l}]}_{${j},:}`)} = ${regGrad(trace, `W^{[${l}]}_{${j},:}`)} = ${row(keysOf(ins, `${at(l)}.dR_dW.${j}`))}`);
+      if (reg) block.tex.push(`${d("R", `W^{[${l}]}_{${j},:}`)} = ${regGrad(`W^{[${l}]}_{${j},:}`)} = ${row(keysOf(ins, `${at(l)}.dR_dW.${j}`))}`);
     }
     backward.blocks.push(block);
   }
@@ -211,10 +207,6 @@ export function buildEquations(trace, network, focus) {
   }
   sections.push(update);
   return sections;
-}
-
-function regGrad(trace, W) {
-  return trace.regularization === "l2" ? `\\lambda\\,${W}` : `\\lambda\\,\\operatorname{sign}\\big(${W}\\big)`;
 }
 
 function layerHeading(l, L, units, activation) {

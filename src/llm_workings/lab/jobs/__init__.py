@@ -1,0 +1,23 @@
+"""Long jobs for the lab: a queue with a cap, progress streamed as Server-Sent Events, cancel.
+
+    app.state.jobs = JobManager(config.max_jobs)
+    app.include_router(router)          # /api/jobs...
+
+A job is any function of a `JobContext` (progress and cancel); `training` is the first kind.
+"""
+
+from .manager import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobCancelled, JobContext, JobFailed, JobManager
+from .routes import router
+
+__all__ = [
+    "CANCELLED",
+    "DONE",
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "JobCancelled",
+    "JobContext",
+    "JobFailed",
+    "JobManager",
+    "router",
+]

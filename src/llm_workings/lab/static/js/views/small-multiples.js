@@ -1,0 +1,181 @@
+// Small multiples: a grid of heatmaps (e.g. layers x heads) sharing one colour scale and legend.
+
+import { el, FONT, frame, jsonBlob, MUTED, serializeSvg, SVG_NS, svgEl, svgToPng } from "./common.js";
+import { heatmap } from "./heatmap.js";
+import { colorScale, drawLegend } from "./scale.js";
+
+/** smallMultiples(element, {panels: [{title, values, rowLabels?, colLabels?}]}, options) -> handle. */
+export function smallMultiples(container, data, options = {}) {
+  const name = options.exportName || "small-multiples";
+  const view = frame(container, {
+    title: options.title ?? "",
+    notice: options.notice,
+    className: "lw-small-multiples",
+    name,
+    exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
+  });
+  const grid = el("div", { class: "lw-grid" });
+  const legendHost = el("div", { class: "lw-legend-host" });
+  view.body.append(grid, legendHost);
+  let panels;
+  let views = [];
+  let scale;
+  let selected = null;
+
+  function render() {
+    panels = normalize(data);
+    const all = [];
+    for (const p of panels) for (const v of flatValues(p.values)) all.push(v);
+    scale = colorScale(options.scale || {}, all);
+    const columns = options.columns ?? Math.max(1, Math.min(panels.length, 8));
+    grid.style.gridTemplateColumns = `repeat(${columns}, max-content)`;
+    grid.replaceChildren();
+    views = panels.map((panel, index) => {
+      const box = el("div", { class: "lw-panel", "data-panel": String(index) });
+      const title = el("div", { class: "lw-panel-title", text: panel.title ?? String(index) });
+      const host = el("div");
+      box.append(title, host);
+      grid.append(box);
+      return heatmap(host, panel, {
+        bare: true,
+        legend: false,
+        labels: options.labels ?? false,
+        cellSize: options.cellSize ?? 6,
+        tokenLabels: options.tokenLabels,
+        rowTitle: options.rowTitle,
+        colTitle: options.colTitle,
+        title: panel.title,
+        scale,
+        onHover: (info) => options.onHover?.(info && { panel: index, ...info }),
+        onSelect: (info) => choose(index, info),
+      });
+    });
+    legendHost.replaceChildren();
+    if (options.legend !== false) {
+      const svg = svgEl("svg", { width: 260, height: 46 });
+      legendHost.append(svg);
+      drawLegend(svg, scale, { x: 4, y: 2, width: 240 });
+    }
+  }
+
+  function choose(index, info, notify = true) {
+    views.forEach((v, i) => {
+      if (i !== index && v.selected) v.select(null, null, { notify: false });
+    });
+    selected = info ? { panel: index, ...info } : null;
+    [...grid.children].forEach((box, i) => box.classList.toggle("lw-selected", !!selected && i === index));
+    if (notify) options.onSelect?.(selected);
+  }
+
+  function select(panel, row, col, { notify = true } = {}) {
+    if (panel == null) {
+      views.forEach((v) => v.select(null, null, { notify: false }));
+      return choose(null, null, notify);
+    }
+    if (!(panel >= 0 && panel < views.length)) throw new Error(`panel ${panel} is out of range: the grid has ${views.length} panels`);
+    views[panel].select(row, col, { notify: false });
+    choose(panel, views[panel].selected, notify);
+  }
+
+  function figureSvg() {
+    const origin = grid.getBoundingClientRect();
+    const svg = svgEl("svg");
+    let width = 0;
+    let height = 0;
+    views.forEach((v, i) => {
+      const box = grid.children[i].getBoundingClientRect();
+      const x = box.left - origin.left;
+      const y = box.top - origin.top;
+      const t = svgEl("text", { x, y: y + 12, fill: MUTED, "font-size": 11.5, "font-family": FONT });
+      t.textContent = panels[i].title ?? String(i);
+      const inner = v.figureSvg();
+      inner.setAttribute("x", x);
+      inner.setAttribute("y", y + 17);
+      svg.append(t, inner);
+      width = Math.max(width, x + Number(inner.getAttribute("width")));
+      height = Math.max(height, y + 17 + Number(inner.getAttribute("height")));
+    });
+    if (options.legend !== false) height += 6 + drawLegend(svg, scale, { x: 0, y: height + 6, width: 240 });
+    width = Math.max(width, 250);
+    svg.setAttribute("xmlns", SVG_NS);
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    return svg;
+  }
+
+  function exportSvg() {
+    return serializeSvg(figureSvg());
+  }
+
+  function exportPng(pixelRatio = 2) {
+    return svgToPng(exportSvg(), pixelRatio);
+  }
+
+  function exportJson() {
+    return {
+      view: "small-multiples",
+      title: options.title || "",
+      scale: { kind: scale.kind, scheme: scale.scheme, domain: scale.domain, label: scale.label },
+      panels: views.map((v) => {
+        const { title, rowLabels, colLabels, values } = v.exportJson();
+        return { title, rowLabels, colLabels, values };
+      }),
+    };
+  }
+
+  render();
+  return {
+    element: view.root,
+    update(next, nextOptions = {}) {
+      Object.assign(options, nextOptions);
+      data = next;
+      selected = null;
+      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
+      render();
+    },
+    select,
+    get selected() {
+      return selected;
+    },
+    get scale() {
+      return scale;
+    },
+    get panels() {
+      return views;
+    },
+    setNotice: view.setNotice,
+    exportSvg,
+    exportPng,
+    exportJson,
+    destroy() {
+      container.replaceChildren();
+    },
+  };
+}
+
+/** A [R, C, rows, cols] tensor ({shape, data}) -> panels titled "L0 H0", "L0 H1", ... row-major. */
+export function panelsFromTensor(tensor, { rowName = "L", colName = "H", rowLabels, colLabels } = {}) {
+  if (!tensor || !tensor.shape || tensor.shape.length !== 4) throw new Error("panelsFromTensor needs a 4-d tensor {shape: [R, C, rows, cols], data}");
+  const [R, C, rows, cols] = tensor.shape;
+  const size = rows * cols;
+  const panels = [];
+  for (let r = 0; r < R; r += 1) {
+    for (let c = 0; c < C; c += 1) {
+      const start = (r * C + c) * size;
+      panels.push({ title: `${rowName}${r} ${colName}${c}`, values: { shape: [rows, cols], data: tensor.data.subarray(start, start + size) }, rowLabels, colLabels });
+    }
+  }
+  return panels;
+}
+
+function normalize(data) {
+  if (!data || !Array.isArray(data.panels)) throw new Error("smallMultiples needs data.panels: an array of {title, values}");
+  return data.panels;
+}
+
+function flatValues(values) {
+  if (values && values.data) return values.data;
+  if (Array.isArray(values)) return values.flat();
+  throw new Error("each panel needs values: an array of rows or a decoded tensor {shape, data}");
+}

@@ -1,0 +1,136 @@
+"""The Tokens page's routes, under /api/tokens: its schema, the predictions, the sampling panel, a sample.
+
+Each route holds its model from the lab's cache for the length of the request, tokenizes with the
+model's own tokenizer, and calls compute.py; nothing about a request is kept between requests
+except the last few logits rows the sampling panel reshapes (see `LogitsRows`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..errors import ApiError
+from ..pages import reply
+from . import compute, wire
+from .settings import MAX_NEW_TOKENS, MAX_TEXT_CHARS, MAX_TOKENS, SETTINGS, PredictBody, ReshapeBody, SampleBody, cut
+
+router = APIRouter(prefix="/api/tokens")
+
+
+class LogitsRows:
+    """The logits after a prefix, for the last few prefixes: dragging a sampling slider asks for the
+    same position again and again, and each answer then costs a softmax, not a forward pass."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute_row: Any) -> Any:
+        with self._lock:
+            if key in self._rows:
+                self._rows.move_to_end(key)
+                return self._rows[key]
+        row = compute_row()
+        with self._lock:
+            self._rows[key] = row
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return row
+
+
+ROWS = LogitsRows()
+
+
+def token_texts(tokenizer: Any) -> Any:
+    """Each id's display string. A model may have more output rows than its tokenizer has tokens
+    (Pythia pads its vocabulary to a multiple of 128); such an id has no text, and says so."""
+    known = tokenizer.vocab_size
+
+    def texts(ids: list[int]) -> list[str]:
+        spelled = iter(tokenizer.token_text([i for i in ids if i < known]))
+        return [next(spelled) if i < known else f"⟨no token {i}⟩" for i in ids]
+
+    return texts
+
+
+@contextmanager
+def text_model(request: Request, model_id: str, text: str) -> Iterator[tuple[Any, Any, list[int]]]:
+    """The held model, its tokenizer and the text's ids (BOS first when the model reads one)."""
+    with request.app.state.models.hold(model_id) as held:
+        if held.tokenizer is None:
+            raise ApiError(
+                f"model {model_id!r} has no text tokenizer (it reads task tokens); pick a language model",
+                status=422,
+                field="model",
+            )
+        ids = compute.token_ids(held.model, held.tokenizer, text)
+        if len(ids) > MAX_TOKENS:
+            raise ApiError(
+                f"text is {len(ids)} tokens for {model_id!r}; the lab predicts at most {MAX_TOKENS} at a time",
+                status=413,
+                field="text",
+            )
+        if len(ids) == 0:
+            raise ApiError("text makes no tokens with this tokenizer", field="text")
+        yield held, held.tokenizer, ids
+
+
+@router.get("/schema")
+def schema() -> dict[str, Any]:
+    return {
+        "settings": SETTINGS.to_json(),
+        "limits": {"text_chars": MAX_TEXT_CHARS, "tokens": MAX_TOKENS, "new_tokens": MAX_NEW_TOKENS},
+    }
+
+
+@router.post("/predict", response_model=wire.PredictionsOut)
+def predict(body: PredictBody, request: Request) -> Response:
+    with text_model(request, body.model, body.text) as (held, tok, ids):
+        model = held.model
+        pred = compute.predict(model, ids, body.k)
+        start = compute.context_start(len(ids), model.cfg.n_ctx, len(ids) - 1)
+        key = (body.model, held.entry.stamp, id(model), tuple(ids[start:]))
+        ROWS.get(key, lambda: pred.last_logits)  # the sampling panel starts at the end of the text
+        bos = model.bos_to_prepend(None) is not None
+        return reply(wire.predictions(body.model, model.cfg.n_ctx, model.cfg.d_vocab, bos, pred, token_texts(tok), body.k))
+
+
+@router.post("/reshape", response_model=wire.ReshapedOut)
+def reshape(body: ReshapeBody, request: Request) -> Response:
+    with text_model(request, body.model, body.text) as (held, tok, ids):
+        if body.position >= len(ids):
+            raise ApiError(
+                f"position must be below the text's {len(ids)} tokens; got {body.position}", status=422, field="position"
+            )
+        model = held.model
+        start = compute.context_start(len(ids), model.cfg.n_ctx, body.position)
+        key = (body.model, held.entry.stamp, id(model), tuple(ids[start : body.position + 1]))
+        logits = ROWS.get(key, lambda: compute.logits_at(model, ids, body.position))
+        top_k, top_p = cut(body.top_k, body.top_p)
+        result = compute.reshape(logits, body.temperature, top_k, top_p, body.k)
+        return reply(wire.reshaped(body.position, result, token_texts(tok), model.cfg.d_vocab))
+
+
+@router.post("/sample", response_model=wire.SampleOut)
+def sample(body: SampleBody, request: Request) -> Response:
+    with text_model(request, body.model, body.text) as (held, tok, ids):
+        top_k, top_p = cut(body.top_k, body.top_p)
+        eos = getattr(held.model.tokenizer, "eos_token_id", None)
+        new = compute.continue_text(held.model, ids, body.temperature, top_k, top_p, body.seed, body.new_tokens, eos)
+        stopped = eos is not None and bool(new) and new[-1] == eos
+        return reply(
+            wire.SampleOut(
+                ids=new,
+                strings=token_texts(tok)(new),
+                text=tok.decode([i for i in new if i < tok.vocab_size]),
+                stopped_at_eos=stopped,
+            )
+        )
