@@ -1,4 +1,4 @@
-// The lab's JSON API, as the page calls it. Errors keep the server's message and field.
+// The lab's JSON API, as the pages and views call it. Errors keep the server's message and field.
 
 export class ApiError extends Error {
   constructor(message, status, field) {
@@ -8,7 +8,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
+export async function request(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";

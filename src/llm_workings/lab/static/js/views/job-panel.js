@@ -7,6 +7,7 @@
 // Progress comes as Server-Sent Events (GET /api/jobs/{id}/events, same origin, so CSP
 // connect-src 'self' allows it). The stream ends after the final state; the panel closes its
 // EventSource then, so the browser does not reconnect. It links static/css/jobs.css itself.
+import { request } from "../api.js";
 import { lineChart } from "./line-chart.js";
 
 const FINAL = new Set(["done", "cancelled", "failed"]);
@@ -30,16 +31,7 @@ function make(tag, attrs = {}, text = "") {
   return node;
 }
 
-async function post(path, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body ?? {}),
-  });
-  const data = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
-  if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
-  return data;
-}
+const post = (path, body) => request("POST", path, body ?? {});
 
 function describe(job) {
   if (job.state === "queued") return `Waiting in the queue: place ${job.place}`;

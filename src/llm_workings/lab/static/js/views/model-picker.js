@@ -17,6 +17,8 @@
 // is called with it, so the page and the picker agree. If the list cannot be fetched, the element
 // says so (role="alert").
 
+import { request } from "../api.js";
+
 const GROUPS = [
   ["zoo", "Bundled models"],
   ["cli", "From the command line"],
@@ -119,10 +121,7 @@ export function modelPicker(element, { value = null, filter = null, onChange = (
 
   async function refresh() {
     try {
-      const response = await fetch(url, { headers: { Accept: "application/json" } });
-      const body = await response.json();
-      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-      entries = body.models;
+      entries = (await request("GET", url)).models;
       render();
     } catch (error) {
       select.disabled = true;
