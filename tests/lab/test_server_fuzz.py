@@ -12,16 +12,21 @@ from __future__ import annotations
 import json
 import re
 import string
+import tempfile
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llm_workings.lab.config import LabConfig
 from llm_workings.lab.server import PAGES, create_app
 
 BASE = "http://127.0.0.1:8000"
-APP = create_app()
+# A fuzzed body that happens to be a valid training job writes its run here, never into the checkout.
+RUNS = tempfile.TemporaryDirectory(prefix="lab-fuzz-runs-")
+APP = create_app(LabConfig(runs_dir=Path(RUNS.name)))
 DOC = APP.openapi()
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "FOO"]
 
