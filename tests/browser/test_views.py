@@ -314,6 +314,75 @@ def test_a_notice_says_when_a_view_was_thinned(views):
     assert not notice.is_visible()
 
 
+def test_every_view_hands_back_the_same_handle(views):
+    """update keeps or replaces the notice and redraws the new data (the token strip, heatmap and small
+    multiples drop a selection it no longer has); exports, header defaults and destroy alike in all five."""
+    report = views.page.evaluate(
+        """async () => {
+          const load = (m) => import(`/static/js/views/${m}`);
+          const { tokenStrip } = await load("token-strip.js");
+          const { heatmap } = await load("heatmap.js");
+          const { smallMultiples } = await load("small-multiples.js");
+          const { lineChart } = await load("line-chart.js");
+          const { barChart } = await load("bar-chart.js");
+          const tokens = (n) => ({ tokens: Array.from({ length: n }, (_, i) => ({ text: `t${i}`, id: i })) });
+          const matrix = (n) => ({ values: Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => r + c)) });
+          const cases = {
+            tokenStrip: [tokenStrip, tokens(3), tokens(1), (v) => v.select(2, { notify: false }), (j) => j.tokens.length],
+            heatmap: [heatmap, matrix(3), matrix(1), (v) => v.select(2, 2, { notify: false }), (j) => j.values.length],
+            smallMultiples: [smallMultiples, { panels: [{ title: "a", ...matrix(2) }, { title: "b", ...matrix(2) }] },
+              { panels: [{ title: "a", ...matrix(2) }] }, (v) => v.select(1, 0, 0, { notify: false }), (j) => j.panels.length],
+            lineChart: [lineChart, { series: [{ name: "s", y: [1, 2, 3] }] }, { series: [{ name: "s", y: [5] }] }, null, (j) => j.series[0].y.length],
+            barChart: [barChart, { bars: [{ label: "a", value: 1 }, { label: "b", value: 2 }] }, { bars: [{ label: "a", value: 1 }] },
+              null, (j) => j.bars.length],
+          };
+          const pngWidth = async (blob) => (await createImageBitmap(blob)).width;
+          const host = document.getElementById("host");
+          const out = {};
+          for (const [name, [make, first, second, select, count]] of Object.entries(cases)) {
+            const view = make(host, first, { notice: "first" });
+            const notice = () => { const n = host.querySelector(".lw-notice"); return n.hidden ? null : n.textContent; };
+            const r = { element: view.element === host.firstElementChild, label: host.querySelector(".lw-export").getAttribute("aria-label") };
+            if (select) { select(view); r.selectedBefore = view.selected !== null; }
+            view.update(second, {});
+            r.kept = notice();
+            r.count = count(view.exportJson());
+            if (select) r.selectedAfter = view.selected;
+            view.update(second, { notice: "second" });
+            r.replaced = notice();
+            view.setNotice("");
+            r.cleared = notice();
+            r.svg = view.exportSvg().startsWith("<?xml");
+            const [one, two] = [await view.exportPng(1), await view.exportPng()];
+            r.png = [one.type, await pngWidth(two) / await pngWidth(one)];
+            view.destroy();
+            r.destroyed = host.childElementCount;
+            out[name] = r;
+          }
+          return out;
+        }"""
+    )
+    defaults = {
+        "tokenStrip": "Tokens",
+        "heatmap": "heatmap",
+        "smallMultiples": "small-multiples",
+        "lineChart": "line-chart",
+        "barChart": "bar-chart",
+    }
+    for name, r in report.items():
+        assert r["element"] and r["label"] == f"Export {defaults[name]} as SVG", name
+        assert (r["kept"], r["replaced"], r["cleared"]) == ("first", "second", None), name
+        assert r["count"] == 1 and r["svg"] and r["png"] == ["image/png", pytest.approx(2, rel=0.02)], name
+        assert r["destroyed"] == 0, name
+        if "selectedBefore" in r:
+            assert r["selectedBefore"] and r["selectedAfter"] is None, name
+    mount(views, "bar-chart.js", "barChart", {"bars": [{"label": "a", "value": 1}]}, {"title": "Top k", "exportName": "top-k"})
+    assert views.page.locator(".lw-export").first.get_attribute("aria-label") == "Export Top k as SVG"
+    with views.page.expect_download() as info:
+        views.page.click('button.lw-export[data-export="json"]')
+    assert info.value.suggested_filename == "top-k.json"
+
+
 def test_views_refuse_bad_data_with_a_reason(views):
     messages = views.page.evaluate(
         """async () => {

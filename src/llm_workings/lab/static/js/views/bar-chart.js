@@ -5,7 +5,7 @@ import { axisBottom } from "../../vendor/d3/d3-axis.js";
 import { format as d3format } from "../../vendor/d3/d3-format.js";
 import { scaleLinear } from "../../vendor/d3/d3-scale.js";
 import { select as d3select } from "../../vendor/d3/d3-selection.js";
-import { FONT, frame, INK, jsonBlob, MONO, MUTED, serializeSvg, svgEl, svgToPng, textWidth, tooltip, truncate, visibleText } from "./common.js";
+import { figureExports, FONT, frame, INK, MONO, MUTED, svgEl, textWidth, tooltip, truncate, viewHandle, visibleText } from "./common.js";
 import { styleAxis } from "./scale.js";
 
 const BAR = "#0877bd";
@@ -13,14 +13,8 @@ const HIGHLIGHT = "#f59322";
 
 /** barChart(element, {bars: [{label, value, highlight?}]}, options) -> handle. See README.md. */
 export function barChart(container, data, options = {}) {
-  const name = options.exportName || "bar-chart";
-  const view = frame(container, {
-    title: options.title ?? "",
-    notice: options.notice,
-    className: "lw-chart lw-bar-chart",
-    name,
-    exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
-  });
+  const exports = figureExports(() => svg, exportJson);
+  const view = frame(container, options, { className: "lw-chart lw-bar-chart", exportName: "bar-chart", exports });
   const tip = tooltip(view.body);
   let bars;
   let svg;
@@ -120,39 +114,18 @@ export function barChart(container, data, options = {}) {
     if (notify) options.onSelect?.(i, i == null ? null : bars[i]);
   }
 
-  function exportSvg() {
-    return serializeSvg(svg);
-  }
-
-  function exportPng(pixelRatio = 2) {
-    return svgToPng(exportSvg(), pixelRatio);
-  }
-
   function exportJson() {
     return { view: "bar-chart", title: options.title || "", xLabel: options.xLabel || "", bars: bars.map((b) => ({ label: String(b.label), value: b.value, highlight: !!b.highlight })) };
   }
 
   render();
-  return {
-    element: view.root,
-    update(next, nextOptions = {}) {
-      Object.assign(options, nextOptions);
-      data = next;
-      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
-      render();
-    },
+  const accept = (next) => (data = next);
+  return viewHandle({ container, view, options, exports, accept, redraw: render }, {
     select,
     get selected() {
       return selected;
     },
-    setNotice: view.setNotice,
-    exportSvg,
-    exportPng,
-    exportJson,
-    destroy() {
-      container.replaceChildren();
-    },
-  };
+  });
 }
 
 function normalize(data) {

@@ -56,8 +56,15 @@ export function svgEl(tag, attrs = {}) {
   return node;
 }
 
-/** The frame every view draws in: a header (title, notice, export buttons) and a body. */
-export function frame(container, { title, notice, className, exporters, name }) {
+/**
+ * The frame every view draws in: a header (title, notice, export buttons) and a body.
+ * `options` are the view's (title, notice, exportName); `className`, `exportName` and `title` are
+ * the view's own class and defaults. The buttons download what `exports` (see `figureExports`) make.
+ */
+export function frame(container, options, { className, exportName, title: defaultTitle = "", exports }) {
+  const title = options.title ?? defaultTitle;
+  const name = options.exportName || exportName;
+  const notice = options.notice;
   ensureStyles(container.ownerDocument);
   container.replaceChildren();
   const root = el("figure", { class: `lw-view ${className}` });
@@ -66,6 +73,7 @@ export function frame(container, { title, notice, className, exporters, name }) 
   const noticeEl = el("span", { class: "lw-notice", role: "status", text: notice || "" });
   noticeEl.hidden = !notice;
   const actions = el("span", { class: "lw-actions" });
+  const exporters = { svg: () => exports.exportSvg(), png: () => exports.exportPng(), json: () => jsonBlob(exports.exportJson()) };
   for (const [kind, make] of Object.entries(exporters)) {
     const button = el("button", {
       type: "button",
@@ -89,6 +97,39 @@ export function frame(container, { title, notice, className, exporters, name }) 
       noticeEl.hidden = !text;
     },
   };
+}
+
+/**
+ * A view's three exports: `exportSvg` serializes the <svg> element that `figureSvg()` builds,
+ * `exportPng(pixelRatio = 2)` rasterizes that, and `exportJson` is the view's own.
+ */
+export function figureExports(figureSvg, exportJson) {
+  const exportSvg = () => serializeSvg(figureSvg());
+  return { exportSvg, exportPng: (pixelRatio = 2) => svgToPng(exportSvg(), pixelRatio), exportJson };
+}
+
+/**
+ * The handle every view returns (README.md): `element`, `update`, `setNotice`, the exports and
+ * `destroy`, with the view's own `members` (`select`, getters, ...) added as they are defined.
+ * `update(next, nextOptions)` merges the options, hands `next` to `accept` (which takes the new
+ * data), shows the notice if `nextOptions` has one, then calls `redraw`.
+ */
+export function viewHandle({ container, view, options, exports, accept, redraw }, members = {}) {
+  const handle = {
+    element: view.root,
+    update(next, nextOptions = {}) {
+      Object.assign(options, nextOptions);
+      accept(next);
+      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
+      redraw();
+    },
+    setNotice: view.setNotice,
+    ...exports,
+    destroy() {
+      container.replaceChildren();
+    },
+  };
+  return Object.defineProperties(handle, Object.getOwnPropertyDescriptors(members));
 }
 
 /** A tooltip inside `host` (position: relative), placed near a point in host coordinates. */

@@ -1,6 +1,6 @@
 // The heatmap: cells on a canvas, labels, axis titles and the colour legend in an SVG around it.
 
-import { asMatrix, el, FONT, frame, INK, jsonBlob, MUTED, serializeSvg, svgEl, svgToPng, textWidth, tooltip, truncate, visibleText } from "./common.js";
+import { asMatrix, el, figureExports, FONT, frame, INK, MUTED, svgEl, textWidth, tooltip, truncate, viewHandle, visibleText } from "./common.js";
 import { colorScale, drawLegend, MISSING_RGB } from "./scale.js";
 
 const LABEL_FONT = `11px ${FONT}`;
@@ -11,16 +11,8 @@ const VECTOR_CELLS = 4096; // up to this many cells an exported SVG draws one <r
  * `values`: an array of rows or a decoded tensor {shape: [rows, cols], data}. See README.md.
  */
 export function heatmap(container, data, options = {}) {
-  const name = options.exportName || "heatmap";
-  const view = options.bare
-    ? bareFrame(container)
-    : frame(container, {
-        title: options.title ?? "",
-        notice: options.notice,
-        className: "lw-heatmap",
-        name,
-        exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
-      });
+  const exports = figureExports(figureSvg, exportJson);
+  const view = options.bare ? bareFrame(container) : frame(container, options, { className: "lw-heatmap", exportName: "heatmap", exports });
   const plot = el("div", { class: "lw-plot" });
   view.body.append(plot);
   const tip = tooltip(plot);
@@ -260,29 +252,20 @@ export function heatmap(container, data, options = {}) {
     return copy;
   }
 
-  function exportSvg() {
-    return serializeSvg(figureSvg());
-  }
-
-  function exportPng(pixelRatio = 2) {
-    return svgToPng(exportSvg(), pixelRatio);
-  }
-
   function exportJson() {
     const values = Array.from({ length: m.rows }, (_, r) => Array.from({ length: m.cols }, (_, c) => nullable(m.get(r, c))));
     return { view: "heatmap", title: options.title || "", rowLabels: labels.rows, colLabels: labels.cols, values, scale: { kind: scale.kind, scheme: scale.scheme, domain: scale.domain, label: scale.label } };
   }
 
+  /** Redraws for new data, dropping a selection that the new matrix no longer has. */
+  function redraw() {
+    render();
+    if (selected && (selected.row >= m.rows || selected.col >= m.cols)) select(null, null, { notify: false });
+  }
+
   render();
-  return {
-    element: view.root,
-    update(next, nextOptions = {}) {
-      Object.assign(options, nextOptions);
-      data = next;
-      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
-      render();
-      if (selected && (selected.row >= m.rows || selected.col >= m.cols)) select(null, null, { notify: false });
-    },
+  const accept = (next) => (data = next);
+  return viewHandle({ container, view, options, exports, accept, redraw }, {
     select,
     hover,
     get selected() {
@@ -298,15 +281,8 @@ export function heatmap(container, data, options = {}) {
     get canvas() {
       return canvas;
     },
-    setNotice: view.setNotice,
     figureSvg,
-    exportSvg,
-    exportPng,
-    exportJson,
-    destroy() {
-      container.replaceChildren();
-    },
-  };
+  });
 }
 
 function bareFrame(container) {

@@ -6,19 +6,13 @@ import { format as d3format } from "../../vendor/d3/d3-format.js";
 import { scaleLinear, scaleLog } from "../../vendor/d3/d3-scale.js";
 import { schemeTableau10 } from "../../vendor/d3/d3-scale-chromatic.js";
 import { select as d3select } from "../../vendor/d3/d3-selection.js";
-import { FONT, frame, INK, jsonBlob, MUTED, serializeSvg, svgEl, svgToPng, tooltip } from "./common.js";
+import { figureExports, FONT, frame, INK, MUTED, svgEl, tooltip, viewHandle } from "./common.js";
 import { styleAxis } from "./scale.js";
 
 /** lineChart(element, {series: [{name, x?, y}]}, options) -> handle. See README.md. */
 export function lineChart(container, data, options = {}) {
-  const name = options.exportName || "line-chart";
-  const view = frame(container, {
-    title: options.title ?? "",
-    notice: options.notice,
-    className: "lw-chart lw-line-chart",
-    name,
-    exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
-  });
+  const exports = figureExports(figureSvg, exportJson);
+  const view = frame(container, options, { className: "lw-chart lw-line-chart", exportName: "line-chart", exports });
   const tip = tooltip(view.body);
   let series;
   let svg;
@@ -148,14 +142,11 @@ export function lineChart(container, data, options = {}) {
     options.onHover?.({ series: 0, index, x: xv, y: series[0].y[index] });
   }
 
-  function exportSvg() {
+  /** The chart without its hover rule, dots and hit area. */
+  function figureSvg() {
     const copy = svg.cloneNode(true);
     for (const node of copy.querySelectorAll(".lw-rule, .lw-dot, .lw-hit")) node.remove();
-    return serializeSvg(copy);
-  }
-
-  function exportPng(pixelRatio = 2) {
-    return svgToPng(exportSvg(), pixelRatio);
+    return copy;
   }
 
   function exportJson() {
@@ -163,24 +154,8 @@ export function lineChart(container, data, options = {}) {
   }
 
   render();
-  return {
-    element: view.root,
-    update(next, nextOptions = {}) {
-      Object.assign(options, nextOptions);
-      data = next;
-      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
-      render();
-    },
-    hover,
-    hoverAt,
-    setNotice: view.setNotice,
-    exportSvg,
-    exportPng,
-    exportJson,
-    destroy() {
-      container.replaceChildren();
-    },
-  };
+  const accept = (next) => (data = next);
+  return viewHandle({ container, view, options, exports, accept, redraw: render }, { hover, hoverAt });
 }
 
 function normalize(data) {

@@ -1,19 +1,13 @@
 // Small multiples: a grid of heatmaps (e.g. layers x heads) sharing one colour scale and legend.
 
-import { el, FONT, frame, jsonBlob, MUTED, serializeSvg, SVG_NS, svgEl, svgToPng } from "./common.js";
+import { el, figureExports, FONT, frame, MUTED, SVG_NS, svgEl, viewHandle } from "./common.js";
 import { heatmap } from "./heatmap.js";
 import { colorScale, drawLegend } from "./scale.js";
 
 /** smallMultiples(element, {panels: [{title, values, rowLabels?, colLabels?}]}, options) -> handle. */
 export function smallMultiples(container, data, options = {}) {
-  const name = options.exportName || "small-multiples";
-  const view = frame(container, {
-    title: options.title ?? "",
-    notice: options.notice,
-    className: "lw-small-multiples",
-    name,
-    exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
-  });
+  const exports = figureExports(figureSvg, exportJson);
+  const view = frame(container, options, { className: "lw-small-multiples", exportName: "small-multiples", exports });
   const grid = el("div", { class: "lw-grid" });
   const legendHost = el("div", { class: "lw-legend-host" });
   view.body.append(grid, legendHost);
@@ -104,14 +98,6 @@ export function smallMultiples(container, data, options = {}) {
     return svg;
   }
 
-  function exportSvg() {
-    return serializeSvg(figureSvg());
-  }
-
-  function exportPng(pixelRatio = 2) {
-    return svgToPng(exportSvg(), pixelRatio);
-  }
-
   function exportJson() {
     return {
       view: "small-multiples",
@@ -124,16 +110,13 @@ export function smallMultiples(container, data, options = {}) {
     };
   }
 
+  function accept(next) {
+    data = next;
+    selected = null;
+  }
+
   render();
-  return {
-    element: view.root,
-    update(next, nextOptions = {}) {
-      Object.assign(options, nextOptions);
-      data = next;
-      selected = null;
-      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
-      render();
-    },
+  return viewHandle({ container, view, options, exports, accept, redraw: render }, {
     select,
     get selected() {
       return selected;
@@ -144,14 +127,7 @@ export function smallMultiples(container, data, options = {}) {
     get panels() {
       return views;
     },
-    setNotice: view.setNotice,
-    exportSvg,
-    exportPng,
-    exportJson,
-    destroy() {
-      container.replaceChildren();
-    },
-  };
+  });
 }
 
 /** A [R, C, rows, cols] tensor ({shape, data}) -> panels titled "L0 H0", "L0 H1", ... row-major. */

@@ -1,6 +1,6 @@
 // The token strip: one chip per token with its visible string, position and id; optional colour and label.
 
-import { el, frame, jsonBlob, MONO, FONT, INK, MUTED, serializeSvg, svgEl, svgToPng, textWidth, tooltip, visibleText } from "./common.js";
+import { el, figureExports, frame, MONO, FONT, INK, MUTED, svgEl, textWidth, tooltip, viewHandle, visibleText } from "./common.js";
 import { colorScale, drawLegend } from "./scale.js";
 
 /**
@@ -8,20 +8,14 @@ import { colorScale, drawLegend } from "./scale.js";
  * See README.md in this folder for every option and the handle's methods.
  */
 export function tokenStrip(container, data, options = {}) {
-  const name = options.exportName || "tokens";
   let current = normalize(data);
   let scale = null;
   let selected = options.selected ?? null;
   let chips = [];
   let focusIndex = 0;
 
-  const view = frame(container, {
-    title: options.title ?? "Tokens",
-    notice: options.notice,
-    className: "lw-token-strip",
-    name,
-    exporters: { svg: () => exportSvg(), png: () => exportPng(), json: () => jsonBlob(exportJson()) },
-  });
+  const exports = figureExports(figureSvg, exportJson);
+  const view = frame(container, options, { className: "lw-token-strip", exportName: "tokens", title: "Tokens", exports });
   const strip = el("div", { class: "lw-chips", role: "listbox", "aria-label": options.title ?? "Tokens", "aria-orientation": "horizontal" });
   const legendHost = el("div", { class: "lw-legend-host" });
   view.body.append(strip, legendHost);
@@ -147,7 +141,7 @@ export function tokenStrip(container, data, options = {}) {
     };
   }
 
-  function buildSvg() {
+  function figureSvg() {
     const width = Math.max(320, strip.clientWidth || 800);
     const font = `13px ${MONO}`;
     const svg = svgEl("svg", { width, height: 10 });
@@ -189,24 +183,13 @@ export function tokenStrip(container, data, options = {}) {
     return svg;
   }
 
-  function exportSvg() {
-    return serializeSvg(buildSvg());
-  }
-
-  function exportPng(pixelRatio = 2) {
-    return svgToPng(exportSvg(), pixelRatio);
+  function accept(next) {
+    current = normalize(next);
+    if (selected != null && selected >= current.tokens.length) selected = null;
   }
 
   render();
-  return {
-    element: view.root,
-    update(next, nextOptions = {}) {
-      Object.assign(options, nextOptions);
-      current = normalize(next);
-      if (selected != null && selected >= current.tokens.length) selected = null;
-      if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
-      render();
-    },
+  return viewHandle({ container, view, options, exports, accept, redraw: render }, {
     select,
     get selected() {
       return selected;
@@ -214,14 +197,7 @@ export function tokenStrip(container, data, options = {}) {
     get scale() {
       return scale;
     },
-    setNotice: view.setNotice,
-    exportSvg,
-    exportPng,
-    exportJson,
-    destroy() {
-      container.replaceChildren();
-    },
-  };
+  });
 }
 
 function normalize(data) {
