@@ -27,7 +27,7 @@ TOKENS = {
     "induction-2l": [[5, 9, 17, 5, 9]],
     "modadd-113": [[3, 7, 113]],  # a, b, and the '=' token
 }
-TOKENIZER_KIND = {"shakespeare-char": "char", "austen-bpe": "bpe", "induction-2l": None, "modadd-113": None}
+TOKENIZER_TYPE = {"shakespeare-char": "char", "austen-bpe": "bpe", "induction-2l": None, "modadd-113": None}
 
 
 def logits(model, tokens) -> torch.Tensor:
@@ -46,7 +46,7 @@ def test_hold_gives_the_model_a_direct_load_gives(tmp_path, name):
     with cache.hold(name) as held:
         assert not held.model.training
         assert torch.equal(logits(held.model, TOKENS[name]), expected(name))
-        assert held.entry.id == name and getattr(held.tokenizer, "kind", None) == TOKENIZER_KIND[name]
+        assert held.entry.id == name and getattr(held.tokenizer, "tokenizer_type", None) == TOKENIZER_TYPE[name]
         assert held.bytes == 4 * held.entry.parameters  # float32 parameters, tied unembedding counted once
     assert cache.usage()["loaded"] == {name: held.bytes}
 
@@ -57,7 +57,7 @@ def test_hold_of_a_hugging_face_checkpoint_equals_from_hf(tmp_path):
     tokens = [[5, 17, 99, 3, 250]]
     with cache.hold("cli.gpt2") as held:
         assert torch.equal(logits(held.model, tokens), logits(Transformer.from_hf(path), tokens))
-        assert held.tokenizer.kind == "hf"
+        assert held.tokenizer.tokenizer_type == "hf"
 
 
 def test_the_least_recently_used_model_goes_first(tmp_path):
@@ -246,4 +246,4 @@ def test_a_hub_name_in_the_local_cache_lists_and_loads_offline(tmp_path, monkeyp
     with cache.hold(entry.id) as held:
         reference = Transformer.from_hf(repo / "snapshots" / revision)
         assert torch.equal(logits(held.model, [[3, 1, 4, 1, 5]]), logits(reference, [[3, 1, 4, 1, 5]]))
-        assert held.tokenizer.kind == "hf"
+        assert held.tokenizer.tokenizer_type == "hf"

@@ -20,7 +20,7 @@ SAMPLES = ["To be, or not to be", "Elizabeth's  sister\n said 'no'.", "naïve ca
 def test_the_zoo_char_tokenizer():
     _, inner = zoo.load("shakespeare-char")
     tok = text_tokenizer(inner)
-    assert tok.kind == "char" and tok.vocab_size == 65
+    assert tok.tokenizer_type == "char" and tok.vocab_size == 65
     for text in SAMPLES[:2]:
         ids = tok.encode(text)
         assert ids == inner.encode(text) and tok.decode(ids) == inner.decode(ids) == text
@@ -33,7 +33,7 @@ def test_the_zoo_char_tokenizer():
 def test_the_zoo_bpe_tokenizer():
     _, inner = zoo.load("austen-bpe")
     tok = text_tokenizer(inner)
-    assert tok.kind == "bpe" and tok.vocab_size == 4096
+    assert tok.tokenizer_type == "bpe" and tok.vocab_size == 4096
     for text in SAMPLES:
         ids = tok.encode(text)
         assert ids == inner.encode(text) and tok.decode(ids) == inner.decode(ids) == text
@@ -56,7 +56,7 @@ def test_a_hugging_face_tokenizer_agrees_with_ours_token_for_token():
     ours = bpe_tokenizer()
     hf = text_tokenizer(transformers.PreTrainedTokenizerFast(tokenizer_object=ours.to_hf()))
     mine = text_tokenizer(ours)
-    assert hf.kind == "hf" and hf.vocab_size == mine.vocab_size
+    assert hf.tokenizer_type == "hf" and hf.vocab_size == mine.vocab_size
     for text in [TEXT[:80], *SAMPLES]:
         assert hf.encode(text) == mine.encode(text)
         assert hf.decode(mine.encode(text)) == text
@@ -94,7 +94,7 @@ def test_a_held_checkpoints_tokenizer_is_the_directorys(tmp_path):
     cache = ModelCache(LabConfig(models=(str(path),), runs_dir=tmp_path))
     reference = transformers.AutoTokenizer.from_pretrained(str(path))
     with cache.hold("cli.gpt2") as held:
-        assert held.tokenizer.kind == "hf"
+        assert held.tokenizer.tokenizer_type == "hf"
         assert held.tokenizer.encode(TEXT[:60]) == reference.encode(TEXT[:60], add_special_tokens=False)
     with cache.hold("induction-2l") as held:
         assert held.tokenizer is None  # a task model works on ids; the page decides

@@ -42,15 +42,15 @@ def describe_validation_error(errors: Sequence[dict[str, Any]]) -> tuple[str, st
     field = ctx.get("field") or (named[-1] if named else None)
     where = err.get("loc", ("body",))[0] if err.get("loc") else "body"
     subject = field or _WHERE.get(where, "request body")
-    kind = err.get("type", "")
+    error_type = err.get("type", "")
     message = err.get("msg", "is not valid")
-    if kind == "lab":
+    if error_type == "lab":
         return message, field
-    if kind == "lab_field":
+    if error_type == "lab_field":
         return f"{subject} {message}", field
-    if kind == "missing":
+    if error_type == "missing":
         return f"{subject} is required", field
-    if kind == "json_invalid":
+    if error_type == "json_invalid":
         return f"request body is not valid JSON: {ctx.get('error', message)}", None
     shown = repr(err.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."

@@ -228,10 +228,11 @@ class Guard:
                 break
         body = b"".join(chunks)
         if body and scope["path"].startswith("/api/"):
-            kind = headers.get("content-type", "").split(";")[0].strip().lower()
-            if kind != "application/json":
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
                 raise ApiError(
-                    f"send the request body as JSON, with Content-Type: application/json; got {kind[:60] or 'none'!r}", status=415
+                    f"send the request body as JSON, with Content-Type: application/json; got {content_type[:60] or 'none'!r}",
+                    status=415,
                 )
             check_json(body)
         return body

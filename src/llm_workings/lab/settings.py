@@ -149,8 +149,8 @@ class Setting:
         return v
 
     def annotation(self) -> Any:
-        kind = {"choice": str, "text": str, "int": int, "float": float, "int_list": list[int]}[self.kind]
-        return Annotated[kind, BeforeValidator(self.coerce)]
+        value_type = {"choice": str, "text": str, "int": int, "float": float, "int_list": list[int]}[self.kind]
+        return Annotated[value_type, BeforeValidator(self.coerce)]
 
 
 @dataclass(frozen=True)

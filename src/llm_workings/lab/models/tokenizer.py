@@ -30,9 +30,9 @@ def readable(data: bytes) -> str:
 
 
 class TextTokenizer:
-    """The lab's view of a tokenizer. Subclasses wrap one kind and set `kind`."""
+    """The lab's view of a tokenizer. Each subclass wraps one type of tokenizer and names it in `tokenizer_type`."""
 
-    kind = ""
+    tokenizer_type = ""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -82,7 +82,7 @@ class TextTokenizer:
 
 
 class CharTextTokenizer(TextTokenizer):
-    kind = "char"
+    tokenizer_type = "char"
 
     def one_token_text(self, token_id: int) -> str:
         return self.inner.chars[token_id]
@@ -91,7 +91,7 @@ class CharTextTokenizer(TextTokenizer):
 class BPETextTokenizer(TextTokenizer):
     """Our byte-level BPE: a token's bytes are known exactly."""
 
-    kind = "bpe"
+    tokenizer_type = "bpe"
 
     def one_token_text(self, token_id: int) -> str:
         return readable(self.inner.token_bytes(token_id))
@@ -100,7 +100,7 @@ class BPETextTokenizer(TextTokenizer):
 class HFTextTokenizer(TextTokenizer):
     """A Hugging Face tokenizer loaded from a checkpoint directory (transformers, offline)."""
 
-    kind = "hf"
+    tokenizer_type = "hf"
 
     def __init__(self, inner: Any) -> None:
         super().__init__(inner)
