@@ -325,6 +325,10 @@ def test_every_view_hands_back_the_same_handle(views):
           const { smallMultiples } = await load("small-multiples.js");
           const { lineChart } = await load("line-chart.js");
           const { barChart } = await load("bar-chart.js");
+          // A view links views.css itself; measure sizes only once it has loaded (a fresh page has not).
+          (await load("common.js")).ensureStyles();
+          const css = [...document.querySelectorAll('link[rel="stylesheet"]')].find((l) => l.href.endsWith("/css/views.css"));
+          if (!css.sheet) await new Promise((loaded) => css.addEventListener("load", loaded, { once: true }));
           const tokens = (n) => ({ tokens: Array.from({ length: n }, (_, i) => ({ text: `t${i}`, id: i })) });
           const matrix = (n) => ({ values: Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => r + c)) });
           const cases = {
