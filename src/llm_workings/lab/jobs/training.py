@@ -100,10 +100,10 @@ def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], runs_dir
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=runs_dir))
     try:
         ctx.progress(0.0, "starting: loading torch and building the model")
-        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(temporary)}
+        target = runs_dir / name
+        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(temporary), "reproduce_out": typed_path(target)}
         result = in_process(ctx, f"{__name__}:train_recipe", params)
         ctx.check_cancelled()
-        target = runs_dir / name
         if target.exists():  # rename() would merge into an empty directory; never let it
             raise JobFailed(f"{target} appeared while training, so the run was not moved there")
         # Each file inside was written atomically; the rename makes the whole run appear at once. If the
@@ -115,8 +115,19 @@ def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], runs_dir
     return {"run": name, **result}
 
 
-def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_dir: str) -> dict[str, Any]:
-    """In the child process: `llmw train` into `out_dir`, reporting step, loss and tokens/s."""
+def typed_path(path: Path) -> str:
+    """`path` as a user in the lab's working directory would type it: relative when it is inside, as
+    `runs/NAME` for the default runs folder; absolute otherwise."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_dir: str, reproduce_out: str) -> dict[str, Any]:
+    """In the child process: `llmw train` into `out_dir`, reporting step, loss and tokens/s; the card's
+    command names `reproduce_out`, the folder the run is renamed to."""
     import torch
 
     from ...train import StepReport
@@ -151,6 +162,6 @@ def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_
                 **({"evaluation": dict(evaluation)} if evaluation else {}),
             )
 
-    run_recipe(recipe, out, overrides, progress=False, on_step=on_step)
+    run_recipe(recipe, out, overrides, progress=False, on_step=on_step, reproduce_out=reproduce_out)
     card = json.loads((out / CARD).read_text())
     return {"metrics": card["metrics"], "training_seconds": card["training_seconds"], "parameters": card["parameters"]}
