@@ -12,7 +12,6 @@ from llm_workings.lab.config import LabConfig
 from llm_workings.lab.models.cache import ModelCache
 from llm_workings.lab.server import serve_in_thread
 from llm_workings.lab.tokens import compute
-from llm_workings.lab.tokens.routes import token_texts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -143,7 +142,7 @@ def test_the_tokens_and_probabilities_shown_are_the_tokenizers_and_the_engines(t
     held, ids, pred = engine(lab, model_id, TEXT)
     chips = t.chips()
     assert [c["id"] for c in chips] == ids
-    assert [c["text"] for c in chips] == [visible(s) for s in token_texts(held.tokenizer)(ids)]
+    assert [c["text"] for c in chips] == [visible(s) for s in held.tokenizer.token_text(ids)]
     assert (ids[0] == held.tokenizer.inner.bos_token_id) == (model_id == "cli.gpt2-random")
     assert chips[0]["label"] == ""
     for chip, p in zip(chips[1:], pred.next_prob.tolist(), strict=True):
@@ -156,7 +155,7 @@ def test_the_tokens_and_probabilities_shown_are_the_tokenizers_and_the_engines(t
     assert t.page.inner_text("#actual-loss") == f"{float(pred.next_loss[j - 1]):.3f} nats"
     assert t.page.inner_text("#actual-bits") == f"{float(pred.surprise_bits[j - 1]):.2f} bits"
     bars = t.bars("#topk")
-    names = token_texts(held.tokenizer)(pred.top_ids[j - 1].tolist())
+    names = held.tokenizer.token_text(pred.top_ids[j - 1].tolist())
     assert len(bars) == 10
     shown_ids, vocab = t.page.evaluate(
         f"(() => {{ const d = window.tokensPage.data; return [Array.from(d.topIds.subarray({j - 1} * d.k, {j} * d.k)), d.vocab]; }})()"

@@ -325,10 +325,6 @@ def test_every_view_hands_back_the_same_handle(views):
           const { smallMultiples } = await load("small-multiples.js");
           const { lineChart } = await load("line-chart.js");
           const { barChart } = await load("bar-chart.js");
-          // A view links views.css itself; measure sizes only once it has loaded (a fresh page has not).
-          (await load("common.js")).ensureStyles();
-          const css = [...document.querySelectorAll('link[rel="stylesheet"]')].find((l) => l.href.endsWith("/css/views.css"));
-          if (!css.sheet) await new Promise((loaded) => css.addEventListener("load", loaded, { once: true }));
           const tokens = (n) => ({ tokens: Array.from({ length: n }, (_, i) => ({ text: `t${i}`, id: i })) });
           const matrix = (n) => ({ values: Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => r + c)) });
           const cases = {
@@ -347,6 +343,7 @@ def test_every_view_hands_back_the_same_handle(views):
             const view = make(host, first, { notice: "first" });
             const notice = () => { const n = host.querySelector(".lw-notice"); return n.hidden ? null : n.textContent; };
             const r = { element: view.element === host.firstElementChild, label: host.querySelector(".lw-export").getAttribute("aria-label") };
+            const css = () => [...document.querySelectorAll('link[rel="stylesheet"]')].filter((l) => l.href.endsWith("/css/views.css"));
             if (select) { select(view); r.selectedBefore = view.selected !== null; }
             view.update(second, {});
             r.kept = notice();
@@ -358,7 +355,9 @@ def test_every_view_hands_back_the_same_handle(views):
             r.cleared = notice();
             r.svg = view.exportSvg().startsWith("<?xml");
             const [one, two] = [await view.exportPng(1), await view.exportPng()];
-            r.png = [one.type, await pngWidth(two) / await pngWidth(one)];
+            r.png = [one.type, await pngWidth(two) / await pngWidth(one)];  // exportPng waits for views.css itself
+            await view.ready;
+            r.styled = css().length === 1 && css()[0].sheet !== null;
             view.destroy();
             r.destroyed = host.childElementCount;
             out[name] = r;
@@ -377,7 +376,7 @@ def test_every_view_hands_back_the_same_handle(views):
         assert r["element"] and r["label"] == f"Export {defaults[name]} as SVG", name
         assert (r["kept"], r["replaced"], r["cleared"]) == ("first", "second", None), name
         assert r["count"] == 1 and r["svg"] and r["png"] == ["image/png", pytest.approx(2, rel=0.02)], name
-        assert r["destroyed"] == 0, name
+        assert r["destroyed"] == 0 and r["styled"], name
         if "selectedBefore" in r:
             assert r["selectedBefore"] and r["selectedAfter"] is None, name
     mount(views, "bar-chart.js", "barChart", {"bars": [{"label": "a", "value": 1}]}, {"title": "Top k", "exportName": "top-k"})

@@ -19,8 +19,9 @@ def bpe_tokenizer() -> BPETokenizer:
     return BPETokenizer.train(TEXT, vocab_size=280)
 
 
-def build_gpt2_dir(path: Path, seed: int = 0, with_tokenizer: bool = True, n_layer: int = 2) -> Path:
-    """A GPT-2 checkpoint directory (config.json, model.safetensors, tokenizer files), random weights."""
+def build_gpt2_dir(path: Path, seed: int = 0, with_tokenizer: bool = True, n_layer: int = 2, padding: int = 0) -> Path:
+    """A GPT-2 checkpoint directory (config.json, model.safetensors, tokenizer files), random weights;
+    `padding` output rows past the tokenizer's tokens, as a padded vocabulary has."""
     import transformers
 
     tok = bpe_tokenizer()
@@ -29,7 +30,7 @@ def build_gpt2_dir(path: Path, seed: int = 0, with_tokenizer: bool = True, n_lay
         n_layer=n_layer,
         n_head=4,
         n_positions=64,
-        vocab_size=tok.vocab_size,
+        vocab_size=tok.vocab_size + padding,
         initializer_range=0.15,
         bos_token_id=None,
         eos_token_id=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -174,3 +175,40 @@ def test_bad_requests_get_a_4xx_json_error_naming_the_problem(lab, method, path,
     answer = client.request(method, path, json=body)
     assert answer.status_code == status
     assert set(answer.json()) == {"error", "field"} and answer.json()["error"]
+
+
+def test_the_lab_removes_the_hidden_run_folders_a_killed_lab_left_and_no_others(tmp_path):
+    """At start, a .tmp- folder nothing has written to for an hour is a dead lab's; one written to
+    recently may be another lab's, training now, and is kept, as is everything that is not one."""
+    from llm_workings.lab.config import LabConfig
+    from llm_workings.lab.server import create_app
+
+    runs = tmp_path / "runs"
+    hours_ago = time.time() - 2 * 3600
+
+    def folder(name: str, *files: str, stale: bool = True) -> None:
+        (runs / name).mkdir(parents=True)
+        for file in files:
+            (runs / name / file).parent.mkdir(parents=True, exist_ok=True)
+            (runs / name / file).write_text("x")
+        for path in sorted((runs / name).rglob("*"), reverse=True) + [runs / name]:
+            if stale:
+                os.utime(path, (hours_ago, hours_ago))
+
+    folder(".tmp-induction-2l-run1-abc", "checkpoint.json", "snapshots/step-10.safetensors")
+    folder(".tmp-induction-2l-run2-def", "checkpoint.json", stale=False)  # another lab, training now
+    folder(".tmp-modadd-113-run1-ghi", "snapshots/step-20.safetensors")
+    os.utime(runs / ".tmp-modadd-113-run1-ghi" / "snapshots" / "step-20.safetensors")  # written just now, deep down
+    folder("induction-2l-run1", "card.json")  # a finished run, however old
+    (runs / ".tmp-notes").write_text("a file, not a run")
+    os.utime(runs / ".tmp-notes", (hours_ago, hours_ago))
+
+    create_app(LabConfig(runs_dir=runs))
+    assert sorted(p.name for p in runs.iterdir()) == [
+        ".tmp-induction-2l-run2-def",
+        ".tmp-modadd-113-run1-ghi",
+        ".tmp-notes",
+        "induction-2l-run1",
+    ]
+    create_app(LabConfig(runs_dir=tmp_path / "no-runs-yet"))  # a lab with no runs folder starts
+    assert not (tmp_path / "no-runs-yet").exists()

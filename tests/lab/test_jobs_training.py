@@ -17,6 +17,7 @@ from jobs_helpers import events, serve, wait_for
 
 from llm_workings.lab.jobs import JobCancelled, JobFailed
 from llm_workings.lab.jobs.process import in_process
+from llm_workings.lab.jobs.training import typed_path
 
 pytestmark = pytest.mark.slow
 HERE = str(Path(__file__).parent)
@@ -53,6 +54,16 @@ def test_a_run_streams_step_loss_and_speed_then_lands_whole_in_the_runs_folder(t
     card = json.loads((run / "card.json").read_text())
     assert card["train_config"]["steps"] == 30 and card["overrides"]["steps"] == 30
     assert card["metrics"] == final["result"]["metrics"]
+    # the command trains the same run into its real folder, not the hidden one it was trained in
+    assert card["reproduce"].startswith("llmw train induction-2l --steps=30 ")
+    assert card["reproduce"].endswith(f" --out {run}")  # absolute: this runs folder is outside the working directory
+
+
+def test_a_runs_folder_is_named_as_the_user_types_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert typed_path(Path("runs") / "induction-2l-run1") == "runs/induction-2l-run1"
+    assert typed_path(tmp_path / "runs" / "x") == "runs/x"
+    assert typed_path(tmp_path.parent / "elsewhere") == str(tmp_path.parent / "elsewhere")
 
 
 def test_cancel_stops_training_within_a_second_leaves_nothing_and_the_same_run_restarts(tmp_path):

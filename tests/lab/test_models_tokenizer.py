@@ -89,6 +89,45 @@ def test_bad_ids_are_a_400_naming_the_position():
         tok.token_text([1.5])
 
 
+ADAPTED = {
+    "char": lambda: zoo.load("shakespeare-char")[1],
+    "bpe": bpe_tokenizer,
+    "hf": lambda: transformers.PreTrainedTokenizerFast(tokenizer_object=bpe_tokenizer().to_hf()),
+}
+
+
+@pytest.mark.parametrize("kind", ADAPTED)
+def test_a_padding_row_has_a_display_string_and_no_text(kind):
+    """Ids in [vocab_size, d_vocab) are rows of the model that no token spells: shown, never decoded."""
+    plain = text_tokenizer(ADAPTED[kind]())
+    tok = text_tokenizer(ADAPTED[kind](), d_vocab=plain.vocab_size + 3)
+    assert tok.tokenizer_type == kind and tok.d_vocab == tok.vocab_size + 3
+    last, first_pad, last_pad = tok.vocab_size - 1, tok.vocab_size, tok.vocab_size + 2
+    assert tok.token_text(first_pad) == f"⟨no token {first_pad}⟩"
+    assert tok.token_text([last, first_pad, 0, last_pad]) == [
+        plain.token_text(last),
+        f"⟨no token {first_pad}⟩",
+        plain.token_text(0),
+        f"⟨no token {last_pad}⟩",
+    ]
+    assert tok.decode([0, first_pad, last, last_pad]) == plain.decode([0, last])
+    for outside in (-1, tok.d_vocab):  # not a row of the model at all
+        with pytest.raises(ApiError) as e:
+            tok.token_text([0, outside])
+        assert e.value.field == "ids" and "position 1" in str(e.value) and f"0..{tok.d_vocab - 1}" in str(e.value)
+    with pytest.raises(ApiError, match=f"tokenizer's ids are 0..{last}"):
+        plain.token_text(first_pad)  # without the model's d_vocab, an id past the tokenizer is unknown
+
+
+def test_a_held_models_tokenizer_knows_its_padding_rows(tmp_path):
+    path = build_gpt2_dir(tmp_path / "gpt2", padding=20)
+    cache = ModelCache(LabConfig(models=(str(path),), runs_dir=tmp_path))
+    with cache.hold("cli.gpt2") as held:
+        tok = held.tokenizer
+        assert tok.d_vocab == held.model.cfg.d_vocab == tok.vocab_size + 20
+        assert tok.token_text(tok.d_vocab - 1) == f"⟨no token {tok.d_vocab - 1}⟩"
+
+
 def test_a_held_checkpoints_tokenizer_is_the_directorys(tmp_path):
     path = build_gpt2_dir(tmp_path / "gpt2")
     cache = ModelCache(LabConfig(models=(str(path),), runs_dir=tmp_path))

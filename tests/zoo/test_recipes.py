@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from llm_workings.cli import main, parse_overrides
@@ -65,6 +67,9 @@ def test_llmw_train_runs_a_recipe_and_refuses_bad_input(tmp_path, capsys) -> Non
         == 0
     )
     assert {"card.json", "config.json", "model.safetensors", "checkpoint.json"} <= {p.name for p in out.iterdir()}
+    card = json.loads((out / "card.json").read_text())
+    overrides = "--steps=6 --warmup_steps=2 --eval_every=3 --snapshots=0,6 --batch_size=4"
+    assert card["reproduce"] == f"llmw train induction-2l {overrides} --out {out}"  # where it was trained
     assert main(["train", "no-such-recipe"]) == 2
     assert "recipes are: induction-2l" in capsys.readouterr().err
     assert main(["train", "induction-2l", "--out", str(out), "--lr=5"]) == 1  # resuming with other settings

@@ -33,6 +33,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from . import backprop, jobs, models, tokens
 from .config import LabConfig
 from .errors import ApiError, describe_validation_error
+from .jobs.training import remove_stale_temporaries
 from .pages import Page
 
 MAX_BODY = 64 * 1024
@@ -269,6 +270,8 @@ def create_app(config: LabConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.models = models.ModelCache(config)
     app.state.jobs = jobs.JobManager(config.max_jobs)
+    for stale in remove_stale_temporaries(config.runs_dir):
+        log.info("removed %s: a training run that a stopped lab left unfinished", stale)
     for router in SERVICES:
         app.include_router(router)
     for page in PAGES:

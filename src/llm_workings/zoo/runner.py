@@ -32,8 +32,12 @@ def run_recipe(
     overrides: dict[str, str] | None = None,
     progress: bool = True,
     on_step: Callable[[StepReport], None] | None = None,
+    reproduce_out: str | None = None,
 ) -> Path:
-    """`on_step` is the trainer's: told each update, and an exception it raises stops the run."""
+    """`on_step` is the trainer's: told each update, and an exception it raises stops the run.
+    `reproduce_out` is the folder the card's command names, when the run is not trained where it ends
+    up (the lab trains in a hidden folder and renames it); by default `out_dir` as given."""
+    reproduce_out = os.fspath(out_dir) if reproduce_out is None else reproduce_out
     out_dir = Path(out_dir)
     tokenizer_path = out_dir / "tokenizer.json"
     if tokenizer_path.is_file():  # resuming: the ids on disk must keep their meaning
@@ -55,19 +59,22 @@ def run_recipe(
     if result.interrupted:
         return out_dir
     save_model(model, out_dir, tokenizer)
-    card = make_card(recipe, model, task, result, overrides or {})
+    card = make_card(recipe, model, task, result, overrides or {}, reproduce_out)
     write_json(out_dir / CARD, card)
     return out_dir
 
 
-def make_card(recipe: Recipe, model: Transformer, task: Any, result: TrainResult, overrides: dict[str, str]) -> dict[str, Any]:
+def make_card(
+    recipe: Recipe, model: Transformer, task: Any, result: TrainResult, overrides: dict[str, str], out: str
+) -> dict[str, Any]:
+    """The run's card; its "reproduce" command trains the same run into `out`, spelled as the user types it."""
     metrics = final_metrics(recipe, model, task)
     command = "llmw train " + " ".join([recipe.name, *(f"--{k}={shlex.quote(str(v))}" for k, v in overrides.items())])
     return {
         "name": recipe.name,
         "summary": recipe.summary,
         "task": recipe.task,
-        "reproduce": command + " --out runs/" + recipe.name,
+        "reproduce": f"{command} --out {shlex.quote(out)}",
         "seed": recipe.train["seed"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "model_config": recipe.model,

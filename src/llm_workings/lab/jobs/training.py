@@ -2,7 +2,8 @@
 
 The run is written into a hidden directory beside its target (`runs/.tmp-NAME-XXXX/`) and renamed
 to `runs/NAME` after the model and its card are saved, so the runs folder never shows half a run:
-a cancelled or failed job removes its temporary directory. What lands is exactly what
+a cancelled or failed job removes its temporary directory, and a hidden directory that a killed
+lab left behind is removed when a lab next starts (`remove_stale_temporaries`). What lands is exactly what
 `llmw train RECIPE --out runs/NAME` writes, so the model catalog lists it like any other run.
 """
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:  # the child module runs as __main__ in the child; importing i
     from .child import ChildContext
 
 KIND = "train"
+TEMPORARY_PREFIX = ".tmp-"
+# A lab's own jobs cannot be running when it starts, but another lab sharing the runs folder may be
+# training into one of these now. Its directory is written at every evaluation and checkpoint, so
+# one untouched for an hour was left by a lab that was killed.
+STALE_AFTER_S = 3600.0
 MAX_STEPS = 5000  # minutes, not hours, on a laptop's CPU for the bundled recipes
 REPORTS_PER_RUN = 200  # progress points per run, plus one a second at most: a long run's stream stays small
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -97,13 +103,13 @@ def free_name(recipe: str, runs_dir: Path, jobs: JobManager) -> str:
 def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], runs_dir: Path, name: str) -> dict[str, Any]:
     """On the manager's worker thread: train in a child process into a temporary directory, then rename it."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=runs_dir))
+    temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{name}-", dir=runs_dir))
     try:
         ctx.progress(0.0, "starting: loading torch and building the model")
-        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(temporary)}
+        target = runs_dir / name
+        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(temporary), "reproduce_out": typed_path(target)}
         result = in_process(ctx, f"{__name__}:train_recipe", params)
         ctx.check_cancelled()
-        target = runs_dir / name
         if target.exists():  # rename() would merge into an empty directory; never let it
             raise JobFailed(f"{target} appeared while training, so the run was not moved there")
         # Each file inside was written atomically; the rename makes the whole run appear at once. If the
@@ -115,8 +121,45 @@ def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], runs_dir
     return {"run": name, **result}
 
 
-def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_dir: str) -> dict[str, Any]:
-    """In the child process: `llmw train` into `out_dir`, reporting step, loss and tokens/s."""
+def remove_stale_temporaries(runs_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the hidden training directories in `runs_dir` that nothing has written to for
+    `older_than_s` seconds (see STALE_AFTER_S); return those removed."""
+    if not runs_dir.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in sorted(runs_dir.glob(f"{TEMPORARY_PREFIX}*")):
+        if path.is_dir() and not path.is_symlink() and last_written(path) < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def last_written(directory: Path) -> float:
+    """The newest modification time of `directory` and everything in it."""
+    newest = directory.lstat().st_mtime
+    for parent, dirs, files in os.walk(directory):
+        for entry in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(parent, entry)).st_mtime)
+            except OSError:  # removed while we looked: it was being written to
+                return time.time()
+    return newest
+
+
+def typed_path(path: Path) -> str:
+    """`path` as a user in the lab's working directory would type it: relative when it is inside, as
+    `runs/NAME` for the default runs folder; absolute otherwise."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_dir: str, reproduce_out: str) -> dict[str, Any]:
+    """In the child process: `llmw train` into `out_dir`, reporting step, loss and tokens/s; the card's
+    command names `reproduce_out`, the folder the run is renamed to."""
     import torch
 
     from ...train import StepReport
@@ -151,6 +194,6 @@ def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_
                 **({"evaluation": dict(evaluation)} if evaluation else {}),
             )
 
-    run_recipe(recipe, out, overrides, progress=False, on_step=on_step)
+    run_recipe(recipe, out, overrides, progress=False, on_step=on_step, reproduce_out=reproduce_out)
     card = json.loads((out / CARD).read_text())
     return {"metrics": card["metrics"], "training_seconds": card["training_seconds"], "parameters": card["parameters"]}

@@ -143,7 +143,10 @@ class ModelCache:
             self._failures.pop(entry.id, None)
             self.loads[entry.id] += 1
         return LoadedModel(
-            entry.model_copy(update={"available": True, "reason": None}), model, text_tokenizer(model.tokenizer), size
+            entry.model_copy(update={"available": True, "reason": None}),
+            model,
+            text_tokenizer(model.tokenizer, model.cfg.d_vocab),
+            size,
         )
 
     def _check_fits(self, entry: CatalogEntry, size: int, verb: str) -> None:

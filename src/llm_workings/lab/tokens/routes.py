@@ -49,18 +49,6 @@ class LogitsRows:
 ROWS = LogitsRows()
 
 
-def token_texts(tokenizer: Any) -> Any:
-    """Each id's display string. A model may have more output rows than its tokenizer has tokens
-    (Pythia pads its vocabulary to a multiple of 128); such an id has no text, and says so."""
-    known = tokenizer.vocab_size
-
-    def texts(ids: list[int]) -> list[str]:
-        spelled = iter(tokenizer.token_text([i for i in ids if i < known]))
-        return [next(spelled) if i < known else f"⟨no token {i}⟩" for i in ids]
-
-    return texts
-
-
 @contextmanager
 def text_model(request: Request, model_id: str, text: str) -> Iterator[tuple[Any, Any, list[int]]]:
     """The held model, its tokenizer and the text's ids (BOS first when the model reads one)."""
@@ -100,7 +88,7 @@ def predict(body: PredictBody, request: Request) -> Response:
         key = (body.model, held.entry.stamp, id(model), tuple(ids[start:]))
         ROWS.get(key, lambda: pred.last_logits)  # the sampling panel starts at the end of the text
         bos = model.bos_to_prepend(None) is not None
-        return reply(wire.predictions(body.model, model.cfg.n_ctx, model.cfg.d_vocab, bos, pred, token_texts(tok), body.k))
+        return reply(wire.predictions(body.model, model.cfg.n_ctx, model.cfg.d_vocab, bos, pred, tok.token_text, body.k))
 
 
 @router.post("/reshape", response_model=wire.ReshapedOut)
@@ -116,7 +104,7 @@ def reshape(body: ReshapeBody, request: Request) -> Response:
         logits = ROWS.get(key, lambda: compute.logits_at(model, ids, body.position))
         top_k, top_p = cut(body.top_k, body.top_p)
         result = compute.reshape(logits, body.temperature, top_k, top_p, body.k)
-        return reply(wire.reshaped(body.position, result, token_texts(tok), model.cfg.d_vocab))
+        return reply(wire.reshaped(body.position, result, tok.token_text, model.cfg.d_vocab))
 
 
 @router.post("/sample", response_model=wire.SampleOut)
@@ -129,8 +117,8 @@ def sample(body: SampleBody, request: Request) -> Response:
         return reply(
             wire.SampleOut(
                 ids=new,
-                strings=token_texts(tok)(new),
-                text=tok.decode([i for i in new if i < tok.vocab_size]),
+                strings=tok.token_text(new),
+                text=tok.decode(new),
                 stopped_at_eos=stopped,
             )
         )

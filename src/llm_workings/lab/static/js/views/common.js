@@ -8,13 +8,29 @@ export const MONO = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberatio
 export const INK = "#1f2933";
 export const MUTED = "#5f6b7a";
 
-/** Links views.css once, so a view works on any page (or notebook) that did not link it. */
+const styles = new WeakMap(); // document -> {link, loaded}: its views.css and the promise it has loaded
+
+/**
+ * Links views.css once, so a view works on any page (or notebook) that did not link it. Returns a
+ * promise that resolves when the sheet has loaded (at once if it already has), and also if it fails
+ * to load, so a view without its styles still exports. Sizes measured before it resolves are not
+ * the ones the user sees.
+ */
 export function ensureStyles(doc = document) {
-  if ([...doc.querySelectorAll('link[rel="stylesheet"]')].some((l) => l.href === STYLESHEET)) return;
-  const link = doc.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  doc.head.append(link);
+  const known = styles.get(doc);
+  if (known?.link.isConnected) return known.loaded;
+  let link = [...doc.querySelectorAll('link[rel="stylesheet"]')].find((l) => l.href === STYLESHEET);
+  let loaded = Promise.resolve();
+  if (!link?.sheet) {
+    link ??= Object.assign(doc.createElement("link"), { rel: "stylesheet", href: STYLESHEET });
+    loaded = new Promise((resolve) => {
+      link.addEventListener("load", () => resolve(), { once: true });
+      link.addEventListener("error", () => resolve(), { once: true });
+    });
+    if (!link.isConnected) doc.head.append(link);
+  }
+  styles.set(doc, { link, loaded });
+  return loaded;
 }
 
 const NAMED = new Map([
@@ -65,7 +81,7 @@ export function frame(container, options, { className, exportName, title: defaul
   const title = options.title ?? defaultTitle;
   const name = options.exportName || exportName;
   const notice = options.notice;
-  ensureStyles(container.ownerDocument);
+  const ready = ensureStyles(container.ownerDocument);
   container.replaceChildren();
   const root = el("figure", { class: `lw-view ${className}` });
   const head = el("figcaption", { class: "lw-head" });
@@ -82,7 +98,11 @@ export function frame(container, options, { className, exportName, title: defaul
       "aria-label": `Export ${title || name} as ${kind.toUpperCase()}`,
       text: kind.toUpperCase(),
     });
-    button.addEventListener("click", async () => download(await make(), `${name}.${kind}`));
+    // a click waits for views.css, so even an early one exports the figure at the sizes the user sees
+    button.addEventListener("click", async () => {
+      await ready;
+      download(await make(), `${name}.${kind}`);
+    });
     actions.append(button);
   }
   head.append(titleEl, noticeEl, actions);
@@ -92,6 +112,7 @@ export function frame(container, options, { className, exportName, title: defaul
   return {
     root,
     body,
+    ready,
     setNotice(text) {
       noticeEl.textContent = text || "";
       noticeEl.hidden = !text;
@@ -109,8 +130,9 @@ export function figureExports(figureSvg, exportJson) {
 }
 
 /**
- * The handle every view returns (README.md): `element`, `update`, `setNotice`, the exports and
- * `destroy`, with the view's own `members` (`select`, getters, ...) added as they are defined.
+ * The handle every view returns (README.md): `element`, `ready`, `update`, `setNotice`, the exports
+ * and `destroy`, with the view's own `members` (`select`, getters, ...) added as they are defined.
+ * `exportPng` waits for `ready`; `exportSvg` is synchronous and measures the view as it is now.
  * `update(next, nextOptions)` merges the options, hands `next` to `accept` (which takes the new
  * data), shows the notice if `nextOptions` has one, then calls `redraw`.
  */
@@ -123,8 +145,13 @@ export function viewHandle({ container, view, options, exports, accept, redraw }
       if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
       redraw();
     },
+    ready: view.ready,
     setNotice: view.setNotice,
     ...exports,
+    async exportPng(pixelRatio = 2) {
+      await view.ready; // drawn at the sizes the user sees, not those before views.css applied
+      return exports.exportPng(pixelRatio);
+    },
     destroy() {
       container.replaceChildren();
     },

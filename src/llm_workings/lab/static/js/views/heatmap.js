@@ -1,6 +1,6 @@
 // The heatmap: cells on a canvas, labels, axis titles and the colour legend in an SVG around it.
 
-import { asMatrix, el, figureExports, FONT, frame, INK, MUTED, svgEl, textWidth, tooltip, truncate, viewHandle, visibleText } from "./common.js";
+import { asMatrix, el, ensureStyles, figureExports, FONT, frame, INK, MUTED, svgEl, textWidth, tooltip, truncate, viewHandle, visibleText } from "./common.js";
 import { colorScale, drawLegend, MISSING_RGB } from "./scale.js";
 
 const LABEL_FONT = `11px ${FONT}`;
@@ -289,7 +289,7 @@ function bareFrame(container) {
   container.replaceChildren();
   const body = el("div", { class: "lw-body" });
   container.append(body);
-  return { root: body, body, setNotice() {} };
+  return { root: body, body, ready: ensureStyles(container.ownerDocument), setNotice() {} };
 }
 
 function clamp(i, n) {
