@@ -74,9 +74,10 @@ def quotation_demo(model: Transformer, layer: int = 3, n_windows: int = 40) -> D
     hook = f"blocks.{layer}.hook_resid_pre"
     features = harvest(model, windows[:n_windows], [hook], progress=False)[hook]
     probe = train_probe(features, labels[:n_windows].flatten())
-    vector = from_tensor(hook, probe.weights[0], normalise=True)
-    vector.normalisation = "unit norm (logistic probe weight)"
-    vector.metadata = {"probe_test_accuracy": probe.test_score, "built_from": f"{n_windows} windows of 128 tokens"}
+    vector = from_tensor(hook, probe.weights[0], normalise=True).with_(
+        normalisation="unit norm (logistic probe weight)",
+        metadata={"probe_test_accuracy": probe.test_score, "built_from": f"{n_windows} windows of 128 tokens"},
+    )
     prompts = []
     for w in range(n_windows, 2 * n_windows):  # held out from the probe
         for end in range(48, 129, 40):
