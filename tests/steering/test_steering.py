@@ -23,10 +23,6 @@ from llm_workings.transformer.generate import generate
 HOOK = "blocks.1.hook_resid_pre"
 
 
-def tokens(*rows):
-    return [torch.tensor(row) for row in rows]
-
-
 PAIRS = [
     (torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 3, 5])),
     (torch.tensor([6, 7, 8]), torch.tensor([6, 7, 9])),
