@@ -1,0 +1,93 @@
+"""Two steering demonstrations on the bundled models, built and measured the same way each time,
+so the tests, the benchmark and docs/steering.md quote the same numbers.
+
+    demo = quotation_demo(model)     # austen-bpe: a probe's "inside a quotation" direction
+    demo = speaker_demo(model)       # shakespeare-char: ROMEO minus JULIET at a speaker cue
+    demo.sweep.behaviour, demo.sweep.random_behaviour, demo.sweep.perplexity
+
+Each returns the vector, its sweep over 16 coefficients at the layer it was read at (with the
+random baseline and the perplexity cost), and what it was measured on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..analysis.metrics import LogitDiff
+from ..analysis.probing import harvest, train_probe
+from ..data.corpora import load_corpus
+from ..data.text_labels import inside_quotation, text_windows
+from .build import from_contrast
+from .sweep import SteeringSweep, TargetProbability, steering_sweep
+from .vector import SteeringVector, from_tensor
+
+if TYPE_CHECKING:
+    from ..transformer import Transformer
+
+COEFFICIENTS = 16
+
+
+@dataclass
+class Demonstration:
+    vector: SteeringVector
+    sweep: SteeringSweep
+    prompts: torch.Tensor  # [batch, pos] the behaviour is measured on
+    neutral: torch.Tensor  # [batch, pos] the cost is measured on
+
+    def shift(self, random: bool = False) -> torch.Tensor:
+        """The behaviour minus the unsteered behaviour, `[layer, coefficient]`."""
+        behaviour = self.sweep.random_behaviour if random else self.sweep.behaviour
+        return behaviour - self.sweep.unsteered_behaviour
+
+
+def speaker_demo(model: Transformer, layer: int = 1, n_pairs: int = 64, n_prompts: int = 64) -> Demonstration:
+    """shakespeare-char: the mean difference between "ROMEO:\\n" and "JULIET:\\n" as the next speaker
+    cue after the same 40 characters of dialogue (read at the cue's last token), added at the last
+    position of other dialogue ending in a blank line; the behaviour is logit("R") - logit("J") for
+    the first letter of the next speaker's name. Raw mean difference, coefficients -4..4."""
+    text = load_corpus("tinyshakespeare").val
+    contexts = [text[end - 40 : end] for end in (m.end() for m in re.finditer(r"\n\n", text)) if end >= 40]
+    pairs = [(c + "ROMEO:\n", c + "JULIET:\n") for c in contexts[:n_pairs]]
+    held_out = contexts[n_pairs : n_pairs + n_prompts]
+    vector = from_contrast(model, pairs, ("resid_pre", layer), positions=39)  # the prompts' last position
+    prompts = model.to_tokens(held_out)
+    answers = torch.tensor([[model.to_single_token("R"), model.to_single_token("J")]] * len(held_out))
+    neutral = model.to_tokens([text[i : i + 64] for i in range(0, 64 * 32, 64)])
+    sweep = steering_sweep(model, vector, torch.linspace(-4, 4, COEFFICIENTS), LogitDiff(answers), prompts, neutral, [layer])
+    return Demonstration(vector, sweep, prompts, neutral)
+
+
+def quotation_demo(model: Transformer, layer: int = 3, n_windows: int = 40) -> Demonstration:
+    """austen-bpe: the unit-norm weight of the logistic probe for "inside a quotation"
+    (data.text_labels) trained on `n_windows` windows of 128 tokens of the validation text, added at
+    every position of narrative prompts (48 tokens, none of the last 8 inside a quotation); the
+    behaviour is the probability that the next token holds a double quote. Coefficients -8..8, about
+    the residual stream's median norm at layer 3 (7.9)."""
+    tokenizer = model.tokenizer
+    text = load_corpus("austen").val
+    windows, labels = text_windows(text, inside_quotation(text), tokenizer, length=128, n_windows=2 * n_windows)
+    windows, labels = torch.from_numpy(windows), torch.from_numpy(labels)
+    hook = f"blocks.{layer}.hook_resid_pre"
+    features = harvest(model, windows[:n_windows], [hook], progress=False)[hook]
+    probe = train_probe(features, labels[:n_windows].flatten())
+    vector = from_tensor(hook, probe.weights[0], normalise=True).with_(
+        normalisation="unit norm (logistic probe weight)",
+        metadata={"probe_test_accuracy": probe.test_score, "built_from": f"{n_windows} windows of 128 tokens"},
+    )
+    prompts = []
+    for w in range(n_windows, 2 * n_windows):  # held out from the probe
+        for end in range(48, 129, 40):
+            if int(labels[w, end - 8 : end].sum()) == 0:
+                prompts.append(windows[w, end - 48 : end])
+                break
+    quote_ids = [i for i in range(model.cfg.d_vocab) if '"' in tokenizer.decode([i])]
+    neutral = windows[n_windows : n_windows + 16]
+    prompts = torch.stack(prompts)
+    sweep = steering_sweep(
+        model, vector, torch.linspace(-8, 8, COEFFICIENTS), TargetProbability(quote_ids), prompts, neutral, [layer]
+    )
+    return Demonstration(vector, sweep, prompts, neutral)
