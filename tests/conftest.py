@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llm_workings import zoo
+
 
 @pytest.fixture
 def one_thread():
@@ -15,3 +17,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _bundled(name: str):
+    model, _ = zoo.load(name)
+    return model.eval()
+
+
+# The bundled models, loaded once per session for every folder that reads their known answers.
+@pytest.fixture(scope="session")
+def induction_model():
+    return _bundled("induction-2l")
+
+
+@pytest.fixture(scope="session")
+def modadd_model():
+    return _bundled("modadd-113")
+
+
+@pytest.fixture(scope="session")
+def shakespeare_model():
+    return _bundled("shakespeare-char")
+
+
+@pytest.fixture(scope="session")
+def austen_model():
+    return _bundled("austen-bpe")

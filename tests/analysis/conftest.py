@@ -6,30 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_workings import zoo
-
 
 @pytest.fixture(autouse=True)
 def _one_thread(one_thread):
     """Every analysis test runs on one thread (see the root conftest's `one_thread`)."""
-
-
-@pytest.fixture(scope="session")
-def induction_model():
-    model, _ = zoo.load("induction-2l")
-    return model.eval()
-
-
-@pytest.fixture(scope="session")
-def modadd_model():
-    model, _ = zoo.load("modadd-113")
-    return model.eval()
-
-
-@pytest.fixture(scope="session")
-def shakespeare_model():
-    model, _ = zoo.load("shakespeare-char")
-    return model.eval()
 
 
 @pytest.fixture(scope="session")

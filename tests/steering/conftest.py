@@ -1,11 +1,10 @@
-"""Fixtures for the steering tests: a tiny random-weight model (hand computations) and the bundled
-models (the demonstrations)."""
+"""Fixtures for the steering tests: a tiny random-weight model for hand computations (the bundled
+models of the demonstrations come from the root conftest)."""
 
 from __future__ import annotations
 
 import pytest
 
-from llm_workings import zoo
 from llm_workings.transformer import Transformer, TransformerConfig
 
 
@@ -18,15 +17,3 @@ def _one_thread(one_thread):
 def tiny_model():
     cfg = TransformerConfig(d_model=16, n_layers=2, n_heads=2, d_vocab=23, n_ctx=32)
     return Transformer(cfg).init_weights(seed=3, std=0.2).eval()
-
-
-@pytest.fixture(scope="session")
-def shakespeare_model():
-    model, _ = zoo.load("shakespeare-char")
-    return model.eval()
-
-
-@pytest.fixture(scope="session")
-def austen_model():
-    model, _ = zoo.load("austen-bpe")
-    return model.eval()
