@@ -49,6 +49,25 @@ def lab_server():
     server.shutdown()
 
 
+CHECKPOINT_FAMILIES = ("gpt2", "neox", "llama")
+
+
+@pytest.fixture(scope="session")
+def checkpoint_lab(tmp_path_factory):
+    """A lab serving the bundled models and random-weight Hugging Face checkpoints built here, one per
+    family, with catalog ids "cli.gpt2-random", "cli.neox-random" and "cli.llama-random"
+    (tests/hf_checkpoints.py). One per session: each page's tests share its loaded models."""
+    from hf_checkpoints import build_checkpoint
+
+    from llm_workings.lab.config import LabConfig
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    paths = [build_checkpoint(family, root / f"{family}-random") for family in CHECKPOINT_FAMILIES]
+    server = serve_in_thread(LabConfig(models=tuple(str(p) for p in paths)))
+    yield server
+    server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def browser():
     path = chromium_path()
@@ -116,21 +135,27 @@ class LabPage:
         return self.page.locator(selector).inner_text()
 
 
-@pytest.fixture
-def new_tab(browser, lab_server):
-    """Opens tabs (each in its own browser context); closes them after the test."""
+def _tab_maker(browser, server):
+    """A function that opens tabs on `server` (each in its own browser context), and the contexts to close."""
     contexts = []
 
     def make() -> LabPage:
         context = browser.new_context(viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
-        tab = LabPage(page, lab_server.url)
+        tab = LabPage(page, server.url)
         page.on("request", lambda r: tab.requests.append(r.url))
         page.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
         page.on("pageerror", lambda e: tab.errors.append(f"uncaught: {e}"))
         return tab
 
+    return make, contexts
+
+
+@pytest.fixture
+def new_tab(browser, lab_server):
+    """Opens tabs on the default lab; closes them after the test."""
+    make, contexts = _tab_maker(browser, lab_server)
     yield make
     for context in contexts:
         context.close()
@@ -139,3 +164,12 @@ def new_tab(browser, lab_server):
 @pytest.fixture
 def tab(new_tab) -> LabPage:
     return new_tab()
+
+
+@pytest.fixture
+def checkpoint_tab(browser, checkpoint_lab) -> LabPage:
+    """A tab on `checkpoint_lab` (the bundled models and the random GPT-2, NeoX and Llama checkpoints)."""
+    make, contexts = _tab_maker(browser, checkpoint_lab)
+    yield make()
+    for context in contexts:
+        context.close()

@@ -10,6 +10,7 @@ import pytest
 
 from llm_workings.lab.config import LabConfig
 from llm_workings.lab.models.cache import ModelCache
+from llm_workings.lab.prompts import token_ids
 from llm_workings.lab.server import serve_in_thread
 from llm_workings.lab.tokens import compute
 
@@ -119,7 +120,7 @@ def tab(browser, lab):
 
 def engine(lab, model_id: str, text: str, k: int = 10):
     with lab[1].hold(model_id) as held:
-        ids = compute.token_ids(held.model, held.tokenizer, text)
+        ids = token_ids(held.model, held.tokenizer, text)
         return held, ids, compute.predict(held.model, ids, k)
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from llm_workings import zoo
 from llm_workings.lab.models.tokenizer import text_tokenizer
+from llm_workings.lab.prompts import token_ids
 from llm_workings.lab.tokens import compute, wire
 from llm_workings.lab.wire import decode_tensor
 from llm_workings.transformer.generate import sample, sampling_distribution
@@ -30,12 +31,12 @@ def lm(request):
 
 def test_token_ids_are_the_tokenizers_own(lm):
     model, tok = lm
-    assert compute.token_ids(model, tok, TEXT) == tok.inner.encode(TEXT)  # the zoo models read no BOS
+    assert token_ids(model, tok, TEXT) == tok.inner.encode(TEXT)  # the zoo models read no BOS
 
 
 def test_predictions_match_a_plain_forward_pass(lm):
     model, tok = lm
-    ids = compute.token_ids(model, tok, TEXT)[: model.cfg.n_ctx]
+    ids = token_ids(model, tok, TEXT)[: model.cfg.n_ctx]
     pred = compute.predict(model, ids, k=7)
     with torch.no_grad():
         logits = model(torch.tensor([ids]))[0]
@@ -94,7 +95,7 @@ SETTINGS = [(1.0, None, None), (0.5, None, None), (1.7, 5, None), (0.8, None, 0.
 @pytest.mark.parametrize(("temperature", "top_k", "top_p"), SETTINGS)
 def test_the_panel_shows_the_distribution_sample_draws_from(lm, temperature, top_k, top_p):
     model, tok = lm
-    pred = compute.predict(model, compute.token_ids(model, tok, TEXT)[:40], k=5)
+    pred = compute.predict(model, token_ids(model, tok, TEXT)[:40], k=5)
     logits = pred.last_logits[None].repeat(64, 1)
     drawn = sample(logits, temperature, top_k, top_p, torch.Generator().manual_seed(3))
     probs = sampling_distribution(logits, temperature, top_k, top_p)
@@ -111,14 +112,14 @@ def test_the_panel_shows_the_distribution_sample_draws_from(lm, temperature, top
 
 def test_temperature_zero_is_greedy(lm):
     model, tok = lm
-    logits = compute.predict(model, compute.token_ids(model, tok, TEXT)[:30], k=3).last_logits
+    logits = compute.predict(model, token_ids(model, tok, TEXT)[:30], k=3).last_logits
     shaped = compute.reshape(logits, 0.0, None, None, k=3)
     assert shaped.kept == 1 and shaped.after.tolist() == [1.0, 0.0, 0.0] and shaped.entropy_after == 0
 
 
 def test_a_seed_reproduces_a_sample_exactly_and_is_generate_itself(lm):
     model, tok = lm
-    ids = compute.token_ids(model, tok, "ROMEO:\nI")
+    ids = token_ids(model, tok, "ROMEO:\nI")
     first = compute.continue_text(model, ids, 0.9, None, 0.95, seed=11, max_new_tokens=25)
     assert compute.continue_text(model, ids, 0.9, None, 0.95, seed=11, max_new_tokens=25) == first
     assert compute.continue_text(model, ids, 0.9, None, 0.95, seed=12, max_new_tokens=25) != first
@@ -135,7 +136,7 @@ def test_a_continuation_past_n_ctx_keeps_going():
 
 def test_wire_sends_the_engines_float32_numbers_and_thins_to_the_budget(lm):
     model, tok = lm
-    ids = compute.token_ids(model, tok, TEXT)
+    ids = token_ids(model, tok, TEXT)
     pred = compute.predict(model, ids, k=10)
     out = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 10)
     probs = decode_tensor(out.top_probs.model_dump())
@@ -149,7 +150,7 @@ def test_wire_sends_the_engines_float32_numbers_and_thins_to_the_budget(lm):
 
 def test_a_response_over_the_byte_budget_sends_fewer_alternatives_and_says_so(lm, monkeypatch):
     model, tok = lm
-    pred = compute.predict(model, compute.token_ids(model, tok, TEXT), k=20)
+    pred = compute.predict(model, token_ids(model, tok, TEXT), k=20)
     whole = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 20)
     monkeypatch.setattr(wire, "BYTE_BUDGET", 2_000)
     out = wire.predictions("m", model.cfg.n_ctx, model.cfg.d_vocab, False, pred, tok.token_text, 20)

@@ -3,7 +3,7 @@
 Pure functions of (model, token ids, settings); torch is imported by the caller's first use of a
 model, never at import time of the lab. Every number the page shows comes from here:
 
-    ids = token_ids(model, tokenizer, "To be, or not to be")
+    ids = token_ids(model, tokenizer, "To be, or not to be")  # from lab/prompts.py
     pred = predict(model, ids, k=10)           # one forward pass
     pred.top_probs[i]                          # the k likeliest tokens after position i
     pred.next_prob[i], pred.next_loss[i]       # what it gave the token that actually came next
@@ -44,13 +44,6 @@ class Predictions:
     @property
     def windowed(self) -> bool:
         return any(c < i + 1 for i, c in enumerate(self.context))
-
-
-def token_ids(model: Any, tokenizer: Any, text: str) -> list[int]:
-    """`text` in `tokenizer`'s ids, with the BOS id first when the model is used with one."""
-    ids = list(tokenizer.encode(text))
-    bos = model.bos_to_prepend(None)
-    return ([bos] if bos is not None else []) + ids
 
 
 def window_starts(n: int, n_ctx: int) -> list[int]:

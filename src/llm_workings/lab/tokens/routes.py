@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from ..errors import ApiError
 from ..pages import reply
+from ..prompts import token_ids
 from . import compute, wire
 from .settings import MAX_NEW_TOKENS, MAX_TEXT_CHARS, MAX_TOKENS, SETTINGS, PredictBody, ReshapeBody, SampleBody, cut
 
@@ -59,7 +60,7 @@ def text_model(request: Request, model_id: str, text: str) -> Iterator[tuple[Any
                 status=422,
                 field="model",
             )
-        ids = compute.token_ids(held.model, held.tokenizer, text)
+        ids = token_ids(held.model, held.tokenizer, text)
         if len(ids) > MAX_TOKENS:
             raise ApiError(
                 f"text is {len(ids)} tokens for {model_id!r}; the lab predicts at most {MAX_TOKENS} at a time",
