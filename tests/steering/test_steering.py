@@ -14,6 +14,7 @@ from llm_workings.steering import (
     contrast_readings,
     from_contrast,
     from_decoder_row,
+    from_probe,
     from_tensor,
     steer,
     steering_sweep,
@@ -66,6 +67,22 @@ def test_logistic_weight_points_to_the_positives():
     direction, normalisation, meta = aggregate(pos, neg, "logistic")
     assert int(direction.abs().argmax()) == 2 and float(direction[2]) > 0.8
     assert normalisation == "unit norm (logistic probe weight)" and meta["probe_test_accuracy"] > 0.8
+
+
+def test_a_probe_direction_is_the_unit_norm_weight_of_the_toolkits_probe(tiny_model):
+    from llm_workings.analysis.probing import harvest, train_probe
+
+    gen = torch.Generator().manual_seed(2)
+    tokens = torch.randint(0, tiny_model.cfg.d_vocab, (6, 10), generator=gen)
+    labels = (tokens % 2 == 0).long()  # a property of each token the stream holds
+    v = from_probe(tiny_model, tokens, labels, HOOK)
+    probe = train_probe(harvest(tiny_model, tokens, [HOOK], progress=False)[HOOK], labels.flatten())
+    assert torch.allclose(v.vector, probe.weights[0] / probe.weights[0].norm())
+    assert v.normalisation == "unit norm (logistic probe weight)" and v.metadata["probe_test_accuracy"] == probe.test_score
+    with pytest.raises(SteeringError, match="labels of both classes"):
+        from_probe(tiny_model, tokens, torch.zeros_like(labels), HOOK)
+    with pytest.raises(SteeringError, match="got 30 labels for 60 positions"):
+        from_probe(tiny_model, tokens, labels[:3], HOOK)
 
 
 def test_applying_equals_adding_through_a_manual_hook(tiny_model):

@@ -10,7 +10,7 @@ under the KV cache).
 """
 
 from .apply import position_mask, steer
-from .build import AGGREGATIONS, aggregate, contrast_readings, from_contrast
+from .build import AGGREGATIONS, aggregate, contrast_readings, from_contrast, from_probe
 from .sweep import SteeringSweep, TargetProbability, steering_sweep
 from .vector import SteeringError, SteeringVector, from_decoder_row, from_tensor, hook_width
 
@@ -24,6 +24,7 @@ __all__ = [
     "contrast_readings",
     "from_contrast",
     "from_decoder_row",
+    "from_probe",
     "from_tensor",
     "hook_width",
     "position_mask",

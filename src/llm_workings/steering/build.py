@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from ..analysis.conventions import AnalysisError, check_tokens
-from ..analysis.probing import train_probe
+from ..analysis.probing import harvest, train_probe
 from .vector import SteeringError, SteeringVector, hook_width, steering_hook
 
 if TYPE_CHECKING:
@@ -158,3 +158,28 @@ def from_contrast(
         **meta,
     }
     return SteeringVector(steering_hook(model, hook), vector, normalisation=normalisation, metadata=meta, **fields)
+
+
+def from_probe(model: Transformer, tokens: Any, labels: Any, hook: str | tuple[str, int], **fields: Any) -> SteeringVector:
+    """The unit-norm weight of a logistic probe that reads a binary property of each position (labels
+    `[batch, pos]`, 1 where it holds) from the activations at `hook` on `tokens` `[batch, pos]`; its
+    sign points to where the property holds. The probe's held-out accuracy is in the metadata, so a
+    direction from a probe that could not read the property shows as such."""
+    hook = steering_hook(model, hook)
+    labels = torch.as_tensor(labels).reshape(-1)
+    if labels.numel() == 0 or not set(labels.unique().tolist()) == {0, 1}:
+        raise SteeringError("a probe needs labels of both classes, 0 and 1, at the given positions")
+    try:
+        features = harvest(model, tokens, [hook], progress=False)[hook]
+    except AnalysisError as e:
+        raise SteeringError(str(e)) from None
+    if features.shape[0] != labels.numel():
+        raise SteeringError(f"got {labels.numel()} labels for {features.shape[0]} positions; give one label per token")
+    probe = train_probe(features, labels)
+    norm = float(probe.weights[0].norm())
+    if norm == 0:
+        raise SteeringError("the probe's weight is zero: it found no direction for this property")
+    meta = {"probe_test_accuracy": probe.test_score, "n_positions": int(labels.numel()), **fields.pop("metadata", {})}
+    return SteeringVector(
+        hook, probe.weights[0] / norm, normalisation="unit norm (logistic probe weight)", metadata=meta, **fields
+    )

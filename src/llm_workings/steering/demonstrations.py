@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..analysis.metrics import LogitDiff
-from ..analysis.probing import harvest, train_probe
 from ..data.corpora import load_corpus
 from ..data.text_labels import inside_quotation, text_windows
-from .build import from_contrast
+from .build import from_contrast, from_probe
 from .sweep import SteeringSweep, TargetProbability, steering_sweep
-from .vector import SteeringVector, from_tensor
+from .vector import SteeringVector
 
 if TYPE_CHECKING:
     from ..transformer import Transformer
@@ -71,12 +70,12 @@ def quotation_demo(model: Transformer, layer: int = 3, n_windows: int = 40) -> D
     text = load_corpus("austen").val
     windows, labels = text_windows(text, inside_quotation(text), tokenizer, length=128, n_windows=2 * n_windows)
     windows, labels = torch.from_numpy(windows), torch.from_numpy(labels)
-    hook = f"blocks.{layer}.hook_resid_pre"
-    features = harvest(model, windows[:n_windows], [hook], progress=False)[hook]
-    probe = train_probe(features, labels[:n_windows].flatten())
-    vector = from_tensor(hook, probe.weights[0], normalise=True).with_(
-        normalisation="unit norm (logistic probe weight)",
-        metadata={"probe_test_accuracy": probe.test_score, "built_from": f"{n_windows} windows of 128 tokens"},
+    vector = from_probe(
+        model,
+        windows[:n_windows],
+        labels[:n_windows],
+        ("resid_pre", layer),
+        metadata={"built_from": f"{n_windows} windows of 128 tokens"},
     )
     prompts = []
     for w in range(n_windows, 2 * n_windows):  # held out from the probe
