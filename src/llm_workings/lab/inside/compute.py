@@ -125,15 +125,22 @@ def check_choice(w: Wiring, name: str, n_tokens: int, position: int | None, laye
     return position
 
 
+# Hooks whose being read changes how the model computes (the explicit attention path, the per-head
+# results, the norms' scale kernel): read in every layer, so the walk's numbers are bit for bit those
+# of the snippets' plain `model.run_with_cache(tokens)`, which reads every hook.
+SAME_PATH = ("hook_pattern", "hook_result", "hook_scale")
+
+
 def run_walk(model: Any, ids: list[int], position: int, layer: int, head: int) -> Walk:
-    """One forward pass of `ids`, caching the hooks `hook_names` lists (float32, CPU)."""
+    """One forward pass of `ids`, keeping the hooks `hook_names` lists (float32, CPU)."""
     import torch
 
     w = Wiring.of(model.cfg)
     tokens = torch.tensor([ids], dtype=torch.long, device=model.W_E.device)
+    shown = set(hook_names(w, layer))
     with torch.no_grad():
-        logits, cache = model.run_with_cache(tokens, names_filter=hook_names(w, layer))
-    tensors = {name: value.float().cpu() for name, value in cache.items()}
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in shown or name.endswith(SAME_PATH))
+    tensors = {name: cache[name].float().cpu() for name in shown}
     return Walk(list(ids), position, layer, head, w, tensors, logits.float().cpu())
 
 

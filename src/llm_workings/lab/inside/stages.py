@@ -417,9 +417,13 @@ class Builder:
         items.append(self.resid("resid_post: the stream leaving the block", "resid_post", self.b("hook_resid_post")))
         hooks += [post, out, self.b("hook_resid_post")]
         added = "resid_pre + attn_out + mlp_out" if w.parallel_residual else "resid_mid + mlp_out"
+        reads_name = "hook_resid_mid" if w.has_resid_mid else "hook_resid_pre"
         snippet = (
-            'x = cache[f"blocks.{layer}.ln2.hook_normalized"][0, pos]\n'
-            'pre = cache[f"blocks.{layer}.mlp.hook_pre"][0, pos]\n'
+            f'resid_in = cache[f"blocks.{{layer}}.{reads_name}"][0, pos]  # what ln2 reads\n'
+            + ("mean = resid_in.mean()\n" if w.norm == "layernorm" else "")
+            + 'scale = cache[f"blocks.{layer}.ln2.hook_scale"][0, pos, 0]\n'
+            + 'x = cache[f"blocks.{layer}.ln2.hook_normalized"][0, pos]\n'
+            + 'pre = cache[f"blocks.{layer}.mlp.hook_pre"][0, pos]\n'
             + ('pre_linear = cache[f"blocks.{layer}.mlp.hook_pre_linear"][0, pos]\n' if w.gated_mlp else "")
             + 'post = cache[f"blocks.{layer}.mlp.hook_post"][0, pos]\n'
             + "mlp = model.blocks[layer].mlp\n"
