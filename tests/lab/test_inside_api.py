@@ -94,11 +94,33 @@ def test_the_wiring_is_each_familys_config(lab):
     assert llama["norm"] == "rmsnorm" and llama["gated_mlp"] and llama["n_kv_heads"] == 2 and llama["positions"] == "rotary"
 
 
-def test_a_walk_stays_small_and_says_when_it_thinned(lab):
-    client, _ = lab
-    body = walk(client, "austen-bpe", {"text": TEXT * 3})
-    answer = client.post("/api/inside/walk", json={"model": "austen-bpe", "prompt": {"text": TEXT * 3}})
-    assert len(answer.content) < 200_000 and body["thinned"] == []
+def test_a_wide_model_is_thinned_to_the_budget_only_where_shown_as_colour():
+    """Vectors past the byte budget come by stride, each kept entry still the cache's exact number;
+    printed numbers (scores, the top neurons and tokens) are never thinned."""
+    from types import SimpleNamespace
+
+    from llm_workings.lab.inside import compute, stages
+    from llm_workings.lab.inside.wire import MATRIX_BYTES, VECTOR_BYTES
+    from llm_workings.transformer import Transformer, TransformerConfig
+
+    cfg = TransformerConfig(d_model=256, n_layers=1, n_heads=4, d_vocab=50, n_ctx=16, d_mlp=40_000, name="wide")
+    model = Transformer(cfg).init_weights(seed=1).eval()
+    ids = list(range(10))
+    walk = compute.run_walk(model, ids, 9, 0, 1)
+    entry = SimpleNamespace(id="wide", source="cli", format="ours", location="wide")
+    body = stages.build(entry, model, walk, [str(i) for i in ids], False, None, 1.0).model_dump()
+    assert body["thinned"] and all("kept to fit" in note for note in body["thinned"])
+    vectors = [i for s in body["stages"] for i in s["items"] if i["kind"] == "vector"]
+    thinned = [v for v in vectors if v["kept"]]
+    assert thinned and all(v["of"] == 40_000 for v in thinned)
+    assert all(len(v["values"]["data"]) <= VECTOR_BYTES for v in vectors)
+    matrices = [i for s in body["stages"] for i in s["items"] if i["kind"] == "matrix"]
+    assert matrices and all(len(m["values"]["data"]) <= MATRIX_BYTES for m in matrices)
+    logits, cache = full_run(model, ids)
+    for hook, derived, index, value in shown_numbers(body):
+        assert close(value, engine_number(model, logits, cache, body, hook, derived, index)), (hook or derived, index)
+    top = next(i for s in body["stages"] for i in s["items"] if i["kind"] == "table")
+    assert len(top["row_labels"]) == stages.TOP_NEURONS
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire import ByteBudget
 from .compute import Walk, sharpened_pattern, top_neurons
-from .wire import BYTE_BUDGET, Numbers, Pairs, Stage, Table, WalkOut, as_matrix, as_numbers, as_vector, tensor
+from .wire import Numbers, Pairs, Stage, Table, WalkOut, as_matrix, as_numbers, as_vector, tensor
 
 TOP_NEURONS = 8
 TOP_TOKENS = 10
@@ -45,7 +44,7 @@ def preamble(entry: Any, walk: Walk) -> str:
 
 
 class Builder:
-    """Turns one walk into its stages, spending one byte budget on the colour-only tensors."""
+    """Turns one walk into its stages, noting each colour-only tensor that was thinned to its budget."""
 
     def __init__(self, walk: Walk, model: Any, str_tokens: list[str], token_text: Any, sharpen: float) -> None:
         self.walk, self.model, self.w, self.c = walk, model, walk.wiring, walk.cache
@@ -53,14 +52,14 @@ class Builder:
         self.tokens = str_tokens
         self.token_text = token_text  # ids -> display strings, or None for a model with no tokenizer
         self.sharpen = sharpen
-        self.budget = ByteBudget(BYTE_BUDGET)
+        self.thinned: list[str] = []
 
     def b(self, name: str) -> str:
         return f"blocks.{self.l}.{name}"
 
     def vec(self, label: str, var: str, hook: str, index: list[int], axis: str = "d_model"):
         values = self.c[hook][tuple(index)]
-        return as_vector(self.budget, label, var, hook, index, values, axis)
+        return as_vector(self.thinned, label, var, hook, index, values, axis)
 
     def resid(self, label: str, var: str, hook: str):
         return self.vec(label, var, hook, [0, self.p])
@@ -138,7 +137,8 @@ class Builder:
         after = self.c[self.b(f"attn.{after_hook}")][0, self.p, head]
         dims = [[d, d + half] for d in range(n)]
         flat = [i for pair in dims for i in pair]
-        angles = (self.p * inverse_frequencies(self.model.cfg)[:n]).float()
+        freqs = inverse_frequencies(self.model.cfg)[:n].float()
+        angles = self.p * freqs
         return Pairs(
             label=f"{which} of head {head}: pairs of coordinates, turned by position × frequency",
             hooks=[self.b(f"attn.{before_hook}"), self.b(f"attn.{after_hook}")],
@@ -154,6 +154,8 @@ class Builder:
                 derived="rotary_angle",
                 var="angles",
             ),
+            frequencies=freqs.tolist(),
+            positions=len(self.tokens),
         )
 
     def ln1(self) -> Stage:
@@ -260,7 +262,7 @@ class Builder:
             )
         items.append(
             as_matrix(
-                self.budget,
+                self.thinned,
                 f"head {h}'s whole pattern: every query (row) over every key (column)",
                 "pattern_all",
                 p_hook,
@@ -328,7 +330,7 @@ class Builder:
         heads = self.c[r_hook][0, p]
         items: list[Any] = [
             as_matrix(
-                self.budget,
+                self.thinned,
                 "every head's output at this position (row: head)",
                 "results",
                 r_hook,
@@ -535,5 +537,5 @@ def build(entry: Any, model: Any, walk: Walk, str_tokens: list[str], bos: bool, 
         wiring=asdict(walk.wiring),
         preamble=preamble(entry, walk),
         stages=stages,
-        thinned=builder.budget.thinned,
+        thinned=builder.thinned,
     )

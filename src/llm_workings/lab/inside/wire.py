@@ -4,8 +4,9 @@ draws generically (a colour strip, a row of printed numbers, a heatmap, rotating
 Every item names the hook its numbers come from and the index of its first number in that hook's
 cache tensor (batch included), so a test can look each shown number up in `run_with_cache`'s
 cache. Numbers that are not a hook's (a mean, a probability) name how they are `derived` instead.
-Every value travels as float32, the engine's own number; vectors shown only as colour share a
-byte budget and are thinned by stride past it (the item's `kept` says which entries came).
+Every value travels as float32, the engine's own number; each vector or map shown only as colour
+has its own byte budget and is thinned by stride past it (the item's `kept` says which entries
+came), so a wide model's response stays within about 22 x VECTOR_BYTES + 2 x MATRIX_BYTES.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from ..wire import ByteBudget, encode_tensor
 
-BYTE_BUDGET = 400_000  # for the colour-only vectors and maps of one response
+VECTOR_BYTES = 24_000  # one colour strip: 4,500 float32 entries, so GPT-2's d_mlp=3072 comes whole
+MATRIX_BYTES = 100_000  # one heatmap: a 128-token pattern comes whole
 
 
 class Tensor(BaseModel):
@@ -84,6 +86,8 @@ class Pairs(BaseModel):
     before: Tensor
     after: Tensor
     angles: Numbers
+    frequencies: list[float] = Field(description="each pair's angle per position, to draw where it turns at the other positions")
+    positions: int = Field(description="the prompt's length")
 
 
 class Table(BaseModel):
@@ -121,8 +125,11 @@ class WalkOut(BaseModel):
     thinned: list[str]
 
 
-def as_vector(budget: ByteBudget, label: str, var: str, hook: str, index: list[int], values: Any, axis: str) -> Vector:
+def as_vector(notes: list[str], label: str, var: str, hook: str, index: list[int], values: Any, axis: str) -> Vector:
+    """A colour strip of `values`, thinned to VECTOR_BYTES; a note is added to `notes` when it is."""
+    budget = ByteBudget(VECTOR_BYTES)
     fitted = budget.take(f"{label} ({hook})", values.numpy(), "float32")
+    notes += budget.thinned
     note = fitted.pop("thinned")
     return Vector(
         label=label,
@@ -141,9 +148,12 @@ def as_numbers(label: str, values: Any, indices: list[list[int]], labels: list[s
 
 
 def as_matrix(
-    budget: ByteBudget, label: str, var: str, hook: str, index: list[int], values: Any, labels: tuple, titles: tuple
+    notes: list[str], label: str, var: str, hook: str, index: list[int], values: Any, labels: tuple, titles: tuple
 ) -> Matrix:
+    """A heatmap of `values` [rows, cols], its columns thinned to MATRIX_BYTES; noted in `notes` when they are."""
+    budget = ByteBudget(MATRIX_BYTES)
     fitted = budget.take(f"{label} ({hook})", values.numpy(), "float32", axis=1)
+    notes += budget.thinned
     note = fitted.pop("thinned")
     col_labels = labels[1] if note is None else [labels[1][i] for i in note["kept"]]
     return Matrix(

@@ -67,7 +67,13 @@ function pairs(item, host) {
   const box = el("div", { class: "item item-pairs" });
   const figure = el("div");
   box.append(figure);
-  const list = item.dims.map((dims, i) => ({ label: `dims ${dims[0]}, ${dims[1]}`, before: [before[2 * i], before[2 * i + 1]], after: [after[2 * i], after[2 * i + 1]], angle: angles[i] }));
+  // where the same unrotated pair would point at every position of the prompt (drawn, not printed)
+  const trail = ([a, b], frequency) =>
+    Array.from({ length: item.positions }, (_, k) => [a * Math.cos(k * frequency) - b * Math.sin(k * frequency), b * Math.cos(k * frequency) + a * Math.sin(k * frequency)]);
+  const list = item.dims.map((dims, i) => {
+    const start = [before[2 * i], before[2 * i + 1]];
+    return { label: `dims ${dims[0]}, ${dims[1]}`, before: start, after: [after[2 * i], after[2 * i + 1]], angle: angles[i], trail: trail(start, item.frequencies[i]) };
+  });
   rotationPairs(figure, { pairs: list }, { title: item.label, formatValue: fmt, exportName: "rotation" });
   const table = el("table", { class: "num-table" });
   table.append(el("tr", {}, ...["pair", "before", "", "after", "", "angle (rad)"].map((t) => el("th", { text: t }))));

@@ -7,7 +7,8 @@ import { el, figureExports, frame, FONT, INK, MUTED, svgEl, tooltip, viewHandle 
 const SIZE = 96;
 
 /**
- * rotationPairs(element, {pairs: [{label, before: [x, y], after: [x, y], angle}]}, options) -> handle.
+ * rotationPairs(element, {pairs: [{label, before: [x, y], after: [x, y], angle, trail?}]}, options) -> handle.
+ * `trail`: optional points [x, y] (e.g. where the pair points at every position), drawn as dots.
  * See README.md in this folder.
  */
 export function rotationPairs(container, data, options = {}) {
@@ -25,6 +26,7 @@ export function rotationPairs(container, data, options = {}) {
     const k = (SIZE / 2 - 6) / reach;
     svg.append(svgEl("line", { x1: 4, y1: c, x2: SIZE - 4, y2: c, stroke: "#d5dbe2" }), svgEl("line", { x1: c, y1: 4, x2: c, y2: SIZE - 4, stroke: "#d5dbe2" }));
     svg.append(svgEl("circle", { cx: c, cy: c, r: Math.hypot(...pair.before) * k, fill: "none", stroke: "#e6e9ee", "stroke-dasharray": "2 2" }));
+    for (const [x, y] of pair.trail ?? []) svg.append(svgEl("circle", { cx: c + x * k, cy: c - y * k, r: 1.6, fill: "#f59322", "fill-opacity": 0.45, class: "lw-trail" }));
     const arrow = ([x, y], colour, cls) => svgEl("line", { x1: c, y1: c, x2: c + x * k, y2: c - y * k, stroke: colour, "stroke-width": 2, "stroke-linecap": "round", class: cls });
     svg.append(arrow(pair.before, "#9aa5b1", "lw-before"), arrow(pair.after, "#d9480f", "lw-after"));
     const label = svgEl("text", { x: c, y: SIZE + 12, "text-anchor": "middle", "font-size": 11, "font-family": FONT, fill: MUTED });
