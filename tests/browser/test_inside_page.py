@@ -140,3 +140,23 @@ def test_characters_the_tokenizer_cannot_spell_are_shown_as_what_it_made_of_them
     assert [c[0] for c in chips] == ids
     assert [c[1] for c in chips] == [s.replace(" ", "·") for s in strings]
     check_clean(tab)
+
+
+def test_a_checkpoint_sets_the_view_then_reveals_and_its_numbers_are_the_engines(checkpoint_tab, checkpoint_lab):
+    tab = open_page(checkpoint_tab, "")
+    checkpoint = "#checkpoint-sharpen"
+    tab.page.click(f"{checkpoint} input[data-correct]")
+    tab.page.click(f"{checkpoint} button.run")
+    wait(tab, f"!document.querySelector('{checkpoint} .reveal').hidden && window.insidePage.pending === 0")
+    assert "model=induction-2l" in tab.page.url and "sharpen=2" in tab.page.url
+    assert "right" in tab.page.get_attribute(f"{checkpoint} .verdict", "class")
+    shown = tab.page.evaluate(SHOWN)
+    sharpened = [n for n in shown["nums"] if (n["derived"] or "").startswith("sharpened:")]
+    assert len(sharpened) == len(shown["walk"]["ids"])
+    with checkpoint_lab.app.state.models.hold("induction-2l") as held:
+        logits, cache = full_run(held.model, shown["walk"]["ids"])
+        for n in sharpened:
+            assert close(
+                as_float(n["value"]), engine_number(held.model, logits, cache, shown["walk"], None, n["derived"], n["index"])
+            )
+    check_clean(tab)

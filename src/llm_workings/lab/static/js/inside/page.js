@@ -54,6 +54,15 @@ class InsidePage {
     this.picker = modelPicker($("model-picker"), { value: this.state.model, onChange: (id, entry) => this.setModel(id, entry) });
     await this.picker.ready;
     this.state.model = this.picker.value ?? this.state.model;
+    this.makeBox();
+    await this.track(this.box.ready);
+    await this.show();
+  }
+
+  // The prompt box for the state's model and prompt (made anew when a link sets both at once, so
+  // the old prompt is never tokenized for the new model).
+  makeBox() {
+    this.box?.destroy();
     this.box = promptInput($("prompt"), {
       model: this.state.model,
       value: this.state.prompt,
@@ -61,8 +70,6 @@ class InsidePage {
       onChange: (prompt) => this.setPrompt(prompt),
       onError: () => {},
     });
-    await this.track(this.box.ready);
-    await this.show();
   }
 
   async track(request) {
@@ -81,8 +88,8 @@ class InsidePage {
   async applyQuery(href) {
     this.state = this.urlState.parse(new URL(href, location.href).search);
     this.picker.setValue(this.state.model);
-    this.box.setModel(this.state.model, { notify: false });
-    await this.track(this.box.setValue(this.state.prompt));
+    this.makeBox();
+    await this.track(this.box.ready);
     await this.show();
   }
 
