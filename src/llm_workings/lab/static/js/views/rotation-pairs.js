@@ -15,13 +15,14 @@ export function rotationPairs(container, data, options = {}) {
   let current = data;
   const exports = figureExports(figureSvg, exportJson);
   const view = frame(container, options, { className: "lw-rotation-pairs", exportName: "rotation-pairs", title: "Rotation", exports });
-  const host = el("div", { class: "lw-pairs" });
+  // layout set inline, so views.css stays as the other views left it
+  const host = el("div", { class: "lw-pairs", style: "display:flex;flex-wrap:wrap;gap:6px;position:relative" });
   view.body.append(host);
   const tip = tooltip(view.body);
   const show = (v) => (options.formatValue ? options.formatValue(v) : v.toPrecision(4));
 
   function plot(pair, reach) {
-    const svg = svgEl("svg", { width: SIZE, height: SIZE + 16, class: "lw-pair" });
+    const svg = svgEl("svg", { width: SIZE, height: SIZE + 16, class: "lw-pair", style: "display:block" });
     const c = SIZE / 2;
     const k = (SIZE / 2 - 6) / reach;
     svg.append(svgEl("line", { x1: 4, y1: c, x2: SIZE - 4, y2: c, stroke: "#d5dbe2" }), svgEl("line", { x1: c, y1: 4, x2: c, y2: SIZE - 4, stroke: "#d5dbe2" }));
@@ -39,7 +40,7 @@ export function rotationPairs(container, data, options = {}) {
     const reach = Math.max(1e-12, ...current.pairs.map((p) => Math.max(Math.hypot(...p.before), Math.hypot(...p.after))));
     host.replaceChildren(
       ...current.pairs.map((pair, i) => {
-        const box = el("span", { class: "lw-pair-box", "data-index": String(i), tabindex: "0" });
+        const box = el("span", { class: "lw-pair-box", "data-index": String(i), tabindex: "0", style: "display:inline-block;cursor:crosshair" });
         box.append(plot(pair, reach));
         const lines = () => [pair.label, `before: (${pair.before.map(show).join(", ")})`, `after: (${pair.after.map(show).join(", ")})`, `angle: ${show(pair.angle)} rad`];
         box.addEventListener("pointerenter", () => tip.show(lines(), box.offsetLeft, box.offsetTop + SIZE / 2));

@@ -1,5 +1,6 @@
 // The vector strip: one vector (a residual stream, a head's q, an MLP's activations) as a row of
-// coloured cells, one per entry, with the entry's index and value on hover.
+// coloured cells, one per entry, with the entry's index and value on hover. Its few layout rules
+// are set inline, so views.css stays as the other views left it.
 
 import { el, figureExports, frame, svgEl, tooltip, viewHandle } from "./common.js";
 import { colorScale, drawLegend } from "./scale.js";
@@ -17,7 +18,7 @@ export function vectorStrip(container, data, options = {}) {
   let cells = [];
   const exports = figureExports(figureSvg, exportJson);
   const view = frame(container, options, { className: "lw-vector-strip", exportName: "vector", title: "Vector", exports });
-  const host = el("div", { class: "lw-vcells", role: "img" });
+  const host = el("div", { class: "lw-vcells", role: "img", style: "display:flex;flex-direction:column;gap:1px;position:relative" });
   view.body.append(host);
   const tip = tooltip(view.body);
   const show = (v) => (options.formatValue ? options.formatValue(v) : scale.format(v));
@@ -34,26 +35,34 @@ export function vectorStrip(container, data, options = {}) {
     const values = Array.from(current.values);
     scale = colorScale({ kind: "diverging", label: options.label ?? "value", ...(options.scale || {}) }, values);
     host.setAttribute("aria-label", `${options.title ?? "vector"}: ${values.length} values`);
-    host.style.setProperty("--lw-vcell", `${options.cellSize ?? 9}px`);
+    const size = options.cellSize ?? 9;
     cells = values.map((v, i) => {
       const cell = el("span", { class: "lw-vcell", "data-index": String(index(i)), "data-value": String(v) });
-      cell.style.background = Number.isFinite(v) ? scale.color(v) : "";
+      Object.assign(cell.style, { display: "inline-block", width: `${size}px`, height: "14px", cursor: "crosshair", background: Number.isFinite(v) ? scale.color(v) : "#eef0f3" });
       return cell;
     });
     const rows = [];
     const perRow = options.cellsPerRow ?? CELLS_PER_ROW;
-    for (let start = 0; start < cells.length; start += perRow) rows.push(el("span", { class: "lw-vrow" }, ...cells.slice(start, start + perRow)));
+    for (let start = 0; start < cells.length; start += perRow) rows.push(el("span", { class: "lw-vrow", style: "display:flex" }, ...cells.slice(start, start + perRow)));
     host.replaceChildren(...rows);
   }
 
+  let hovered = null;
+  const outline = (cell) => {
+    if (hovered) hovered.style.outline = "";
+    hovered = cell;
+    if (cell) cell.style.outline = "1px solid #1f2933";
+  };
   host.addEventListener("pointermove", (event) => {
     const cell = event.target.closest(".lw-vcell");
+    outline(cell);
     if (!cell) return tip.hide();
     const i = cells.indexOf(cell);
     tip.show(describe(i), cell.offsetLeft, cell.offsetTop);
     options.onHover?.(index(i), current.values[i]);
   });
   host.addEventListener("pointerleave", () => {
+    outline(null);
     tip.hide();
     options.onHover?.(null, null);
   });
