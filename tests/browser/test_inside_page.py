@@ -160,3 +160,23 @@ def test_a_checkpoint_sets_the_view_then_reveals_and_its_numbers_are_the_engines
                 as_float(n["value"]), engine_number(held.model, logits, cache, shown["walk"], None, n["derived"], n["index"])
             )
     check_clean(tab)
+    # the two views this page added, mounted on their own: cells carry their values, exports work
+    exported = tab.page.evaluate(
+        """async () => {
+          const { vectorStrip } = await import("/static/js/views/vector-strip.js");
+          const { rotationPairs } = await import("/static/js/views/rotation-pairs.js");
+          const a = document.body.appendChild(document.createElement("div"));
+          const b = document.body.appendChild(document.createElement("div"));
+          const strip = vectorStrip(a, { values: [-1, 0.5, 2], indices: [0, 5, 9] }, { axis: "d_model", title: "v" });
+          const pairs = rotationPairs(b, { pairs: [{ label: "dims 0, 1", before: [1, 0], after: [0, 1], angle: 1.5708, trail: [[1, 0], [0, 1]] }] });
+          await strip.ready;
+          return { cells: strip.cells.map((c) => [c.dataset.index, c.dataset.value]), json: strip.exportJson(),
+                   svg: strip.exportSvg(), pairs: pairs.exportJson(), pairsSvg: pairs.exportSvg(),
+                   trail: b.querySelectorAll(".lw-trail").length };
+        }"""
+    )
+    assert exported["cells"] == [["0", "-1"], ["5", "0.5"], ["9", "2"]]
+    assert exported["json"]["indices"] == [0, 5, 9] and exported["json"]["values"] == [-1, 0.5, 2]
+    assert exported["svg"].count("<rect") >= 3 and "lw-after" in exported["pairsSvg"]
+    assert exported["pairs"]["pairs"][0]["angle"] == 1.5708 and exported["trail"] == 2
+    check_clean(tab)
