@@ -43,3 +43,14 @@ def shakespeare_model():
 @pytest.fixture(scope="session")
 def austen_model():
     return _bundled("austen-bpe")
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint_paths(tmp_path_factory):
+    """Random-weight GPT-2, NeoX and Llama checkpoints built here (tests/hf_checkpoints.py), as the
+    `--model` paths a lab serves them from: catalog ids "cli.gpt2-random", "cli.neox-random" and
+    "cli.llama-random". Built once per session for every folder's lab tests."""
+    from hf_checkpoints import build_checkpoint
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return tuple(str(build_checkpoint(family, root / f"{family}-random")) for family in ("gpt2", "neox", "llama"))

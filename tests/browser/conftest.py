@@ -49,21 +49,14 @@ def lab_server():
     server.shutdown()
 
 
-CHECKPOINT_FAMILIES = ("gpt2", "neox", "llama")
-
-
 @pytest.fixture(scope="session")
-def checkpoint_lab(tmp_path_factory):
-    """A lab serving the bundled models and random-weight Hugging Face checkpoints built here, one per
-    family, with catalog ids "cli.gpt2-random", "cli.neox-random" and "cli.llama-random"
-    (tests/hf_checkpoints.py). One per session: each page's tests share its loaded models."""
-    from hf_checkpoints import build_checkpoint
-
+def checkpoint_lab(hf_checkpoint_paths):
+    """A lab serving the bundled models and the random-weight Hugging Face checkpoints of the root
+    conftest's `hf_checkpoint_paths` ("cli.gpt2-random", "cli.neox-random", "cli.llama-random").
+    One per session: each page's tests share its loaded models."""
     from llm_workings.lab.config import LabConfig
 
-    root = tmp_path_factory.mktemp("checkpoints")
-    paths = [build_checkpoint(family, root / f"{family}-random") for family in CHECKPOINT_FAMILIES]
-    server = serve_in_thread(LabConfig(models=tuple(str(p) for p in paths)))
+    server = serve_in_thread(LabConfig(models=hf_checkpoint_paths))
     yield server
     server.shutdown()
 

@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from hf_checkpoints import build_checkpoint
 from inside_helpers import close, engine_number, full_run, shown_numbers
 
 from llm_workings.lab.config import LabConfig
@@ -24,9 +23,8 @@ REPEATED = [60, 65, 96, 121, 4, 18, 105, 121, 31, 39, 111, 54] * 2
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("checkpoints")
-    config = LabConfig(models=tuple(str(build_checkpoint(f, root / f"{f}-random")) for f in ("gpt2", "neox", "llama")))
+def lab(hf_checkpoint_paths):
+    config = LabConfig(models=hf_checkpoint_paths)
     return TestClient(create_app(config), base_url="http://127.0.0.1:8000"), ModelCache(config)
 
 

@@ -83,11 +83,8 @@ def test_repeated_random_tokens_repeat_and_fit_the_context(client):
     }
 
 
-def test_a_bos_model_reads_its_bos_first(tmp_path):
-    from hf_checkpoints import build_checkpoint
-
-    path = build_checkpoint("gpt2", tmp_path / "gpt2-random")
-    with TestClient(create_app(LabConfig(models=(str(path),))), base_url="http://127.0.0.1:8000") as c:
+def test_a_bos_model_reads_its_bos_first(hf_checkpoint_paths):
+    with TestClient(create_app(LabConfig(models=hf_checkpoint_paths)), base_url="http://127.0.0.1:8000") as c:
         out = tokenize(c, "cli.gpt2-random", text="a truth").json()
         with c.app.state.models.hold("cli.gpt2-random") as held:
             bos = held.model.bos_to_prepend(None)
