@@ -59,15 +59,14 @@ def scores_from_patterns(pattern: Any, tokens: Any) -> dict[str, Any]:
 def attention_by_distance(patterns: Any) -> Any:
     """[layer, head, q, k] -> [layer, head, pos]: entry d is the mean, over the queries q >= d, of the
     attention q puts on key q - d (d = 0 is a token attending to itself)."""
-    import torch
-
     n = patterns.shape[-1]
-    q = torch.arange(n)
-    d = torch.arange(n)
-    keys = q[:, None] - d[None, :]  # [q, d]: the key d back from q
-    valid = keys >= 0
-    gathered = patterns.gather(-1, keys.clamp(min=0).expand(*patterns.shape[:-2], n, n))  # [..., q, d]
-    return (gathered * valid).sum(-2) / valid.sum(0)
+    # Read the diagonals as columns without a gather: in the key-reversed pattern, entry (q, k = q - d)
+    # sits at flat index (n - 1) + q (n - 1) + d, a strided view; entries with d > q are not keys and are cut.
+    flipped = patterns.flip(-1).reshape(*patterns.shape[:-2], n * n)
+    strides = (*flipped.stride()[:-1], n - 1, 1)
+    by_query = flipped.as_strided((*patterns.shape[:-2], n, n), strides, flipped.storage_offset() + n - 1)  # [..., q, d]
+    counts = n - patterns.new_tensor(range(n))  # queries that have a key d back: n - d
+    return by_query.tril().sum(-2) / counts
 
 
 def grid(model: Any, tokens: Any) -> Grid:
