@@ -175,6 +175,7 @@ class HeadsPage {
     this.drawGrid();
     this.drawInduction();
     this.drawDistances();
+    this.drawHeadScores();
   }
 
   fillHeadChoices() {
@@ -307,18 +308,7 @@ class HeadsPage {
     const name = headName(d.layer, d.head);
     $("head-title").textContent = `One head in depth: ${name}`;
     const tokens = d.prompt.str_tokens.map((text, i) => ({ text, id: d.prompt.ids[i] }));
-    if (this.grid && this.grid.model === d.model) {
-      const flat = d.layer * this.grid.n_heads + d.head;
-      $("head-scores").replaceChildren(
-        ...Object.entries(KINDS).flatMap(([kind, k], i) => {
-          const value = this.grid.scores[kind][flat];
-          const b = Object.assign(document.createElement("b"), { className: "num", textContent: score(value) });
-          b.dataset.value = String(value);
-          b.dataset.kind = kind;
-          return [i ? " · " : "", `${k.label} `, b];
-        }),
-      );
-    }
+    this.drawHeadScores();
     const matrix = { values: d.pattern, rowLabels: d.prompt.str_tokens, colLabels: d.prompt.str_tokens };
     const matrixOptions = { title: `${name}'s pattern`, exportName: `pattern-${name}`, scale: PATTERN_SCALE, rowTitle: "query", colTitle: "key", tokenLabels: true, selected: this.state.query === null ? null : { row: d.query, col: d.key }, onSelect: (info) => info && this.set({ query: info.row, key: info.col <= info.row ? info.col : null }, { grid: false }) };
     if (this.views.matrix) this.views.matrix.update(matrix, matrixOptions);
@@ -328,6 +318,23 @@ class HeadsPage {
     if (this.lines) this.lines.update(lines, linesOptions);
     else this.lines = attentionLines($("lines"), lines, linesOptions);
     this.lines.select(this.state.query, { notify: false });
+  }
+
+  // The head's four scores, from the grid (whichever of the two answers arrives last draws them).
+  drawHeadScores() {
+    const d = this.head;
+    const g = this.grid;
+    if (!d || !g || g.model !== d.model || JSON.stringify(g.prompt.ids) !== JSON.stringify(d.prompt.ids)) return;
+    const flat = d.layer * g.n_heads + d.head;
+    $("head-scores").replaceChildren(
+      ...Object.entries(KINDS).flatMap(([kind, k], i) => {
+        const value = g.scores[kind][flat];
+        const b = Object.assign(document.createElement("b"), { className: "num", textContent: score(value) });
+        b.dataset.value = String(value);
+        b.dataset.kind = kind;
+        return [i ? " · " : "", `${k.label} `, b];
+      }),
+    );
   }
 
   drawCircuits() {
