@@ -164,3 +164,30 @@ def test_bad_input_is_refused_with_a_message_naming_the_limit(checkpoint_tab, qu
     assert says in tab.page.inner_text("#banner .banner-message")
     # chromium logs each refused request itself; nothing else may reach the console
     assert all(e.startswith("Failed to load resource: the server responded with a status of 4") for e in tab.errors), tab.errors
+
+
+def test_a_checkpoint_sets_its_view_and_reveals_after_a_prediction(checkpoint_tab):
+    tab = open_page(checkpoint_tab, "?model=austen-bpe&text=It+is")
+    checkpoint = "#checkpoint-induction"
+    assert tab.page.is_hidden(f"{checkpoint} .reveal")
+    tab.page.check(f"{checkpoint} input[data-correct]")
+    tab.page.click(f"{checkpoint} button.run")
+    tab.wait(f"!document.querySelector('{checkpoint} .reveal').hidden")
+    settle(tab)
+    state = tab.page.evaluate("window.headsPage.state")
+    assert (state["model"], state["layer"], state["head"], state["sort"], state["query"]) == (
+        "induction-2l",
+        1,
+        0,
+        "induction",
+        30,
+    )
+    assert tab.page.inner_text(f"{checkpoint} .verdict").endswith("that is what happened.")
+    assert tab.page.evaluate("window.headsPage.lines.shown") == 30
+    assert (
+        tab.page.evaluate(
+            "[...document.querySelectorAll('#lines .lw-lines-key .lw-lines-chip')].reduce((best, c, i, all) => Number(c.dataset.value) > Number(all[best].dataset.value) ? i : best, 0)"
+        )
+        == 11
+    )
+    check_clean(tab)

@@ -110,16 +110,15 @@ class HeadsPage {
     }
     this.writeUrl();
     $("sort").value = this.state.sort;
-    if (!this.box) {
+    // A new model gets a new box: setModel then setValue would first read the old prompt on the new model.
+    if (!this.box || this.box.model !== this.state.model) {
+      this.box?.destroy();
       this.box = promptInput($("prompt"), {
         model: this.state.model,
         value: this.state.prompt,
         maxTokens: this.schema.limits.tokens,
         onChange: (prompt) => this.set({ prompt, query: null, key: null }),
       });
-    } else if (this.box.model !== this.state.model) {
-      this.box.setModel(this.state.model, { notify: false });
-      this.box.setValue(this.state.prompt);
     } else if (JSON.stringify(this.box.value) !== JSON.stringify(this.state.prompt)) this.box.setValue(this.state.prompt);
     const asked = ++this.asked;
     const work = [this.loadGrid(asked), this.loadHead(asked)];
