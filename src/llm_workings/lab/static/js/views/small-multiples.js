@@ -28,7 +28,13 @@ export function smallMultiples(container, data, options = {}) {
       const box = el("div", { class: "lw-panel", "data-panel": String(index) });
       const title = el("div", { class: "lw-panel-title", text: panel.title ?? String(index) });
       const host = el("div");
-      box.append(title, host);
+      box.append(title);
+      if (panel.stats?.length) box.append(statsLine(panel.stats));
+      if (options.onPanelClick) {
+        title.classList.add("lw-clickable");
+        title.addEventListener("click", () => options.onPanelClick(index));
+      }
+      box.append(host);
       grid.append(box);
       return heatmap(host, panel, {
         bare: true,
@@ -105,7 +111,8 @@ export function smallMultiples(container, data, options = {}) {
       scale: { kind: scale.kind, scheme: scale.scheme, domain: scale.domain, label: scale.label },
       panels: views.map((v) => {
         const { title, rowLabels, colLabels, values } = v.exportJson();
-        return { title, rowLabels, colLabels, values };
+        const stats = panels[views.indexOf(v)].stats;
+        return stats ? { title, rowLabels, colLabels, values, stats: stats.map(({ name, label, value }) => ({ name, label, value })) } : { title, rowLabels, colLabels, values };
       }),
     };
   }
@@ -143,6 +150,16 @@ export function panelsFromTensor(tensor, { rowName = "L", colName = "H", rowLabe
     }
   }
   return panels;
+}
+
+/** A panel's numbers under its title: one span per stat, its full value in data-value. */
+function statsLine(stats) {
+  const line = el("div", { class: "lw-panel-stats" });
+  for (const stat of stats) {
+    const value = Number.isFinite(stat.value) ? String(stat.value) : "null";
+    line.append(el("span", { class: "lw-panel-stat", "data-name": stat.name, "data-value": value, title: stat.label }, `${stat.short ?? stat.label} `, el("b", { text: stat.text })));
+  }
+  return line;
 }
 
 function normalize(data) {
