@@ -28,9 +28,9 @@ import torch
 
 from llm_workings.data import load_corpus
 from llm_workings.lab.config import LabConfig
+from llm_workings.lab.prompts import token_ids
 from llm_workings.lab.server import serve_in_thread
 from llm_workings.lab.tokens import compute, wire
-from llm_workings.lab.tokens.routes import token_texts
 
 SHAKESPEARE_CHARS = 256
 GPT2_TOKENS = 128
@@ -53,16 +53,15 @@ def build_gpt2_small(path: Path, text: str) -> Path:
 def measure(client: httpx.Client, cache, model_id: str, text: str, reps: int) -> dict:
     with cache.hold(model_id) as held:
         model = held.model
-        ids = compute.token_ids(model, held.tokenizer, text)
+        ids = token_ids(model, held.tokenizer, text)
         starts = compute.window_starts(len(ids), model.cfg.n_ctx)
         width = min(len(ids), model.cfg.n_ctx)
         batch = torch.tensor([ids[s : s + width] for s in starts])
         body = {"model": model_id, "text": text, "k": 10}
-        texts = token_texts(held.tokenizer)
 
         def in_process() -> None:
-            pred = compute.predict(model, compute.token_ids(model, held.tokenizer, text), 10)
-            out = wire.predictions(model_id, model.cfg.n_ctx, model.cfg.d_vocab, False, pred, texts, 10)
+            pred = compute.predict(model, token_ids(model, held.tokenizer, text), 10)
+            out = wire.predictions(model_id, model.cfg.n_ctx, model.cfg.d_vocab, False, pred, held.tokenizer.token_text, 10)
             out.__pydantic_serializer__.to_json(out)
 
         bare, engine, route = [], [], []
