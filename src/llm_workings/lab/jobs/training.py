@@ -110,14 +110,22 @@ def prepare_resume(request: TrainRequest, runs_dir: Path, jobs: JobManager) -> t
     if jobs.reserved(KIND, "name", name):
         raise ApiError(f"the run {name!r} is being trained, or waits in the queue, already", 409, "resume")
     check_writable(directory, "the run folder")
+    from ...zoo import get_recipe
+
     overrides = record["overrides"]
+    try:  # as checked when the run was started; a record edited since is refused here, not mid-run
+        steps = get_recipe(record["recipe"]).with_overrides(overrides).train["steps"]
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ApiError(
+            f"the run {name!r} cannot be resumed: its {directory / 'lab-run.json'} is not valid: {e}", 409, "resume"
+        ) from None
     step = checkpoint_step(directory)
     params = {
         "recipe": record["recipe"],
         "name": name,
         "model": model_id(name),
         "overrides": overrides,
-        "steps": overrides.get("steps"),
+        "steps": steps,
         "warnings": warnings(record["recipe"], overrides),
         "resumed_from": step,
     }
