@@ -74,7 +74,7 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | Path | None = None,
         progress: bool = True,
-        on_step: Callable[[StepReport], None] | None = None,
+        on_step: Callable[[StepReport], bool | None] | None = None,
     ) -> None:
         """`on_step` is called after every update. If it returns True, training stops there as on Ctrl-C,
         with a checkpoint of that step (how the lab pauses a run); an exception it raises stops training
