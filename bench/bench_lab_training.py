@@ -8,12 +8,18 @@ first. Both speeds are the run's tokens over the trainer's own `training_seconds
 same clock for both, evaluations and snapshots included, process start-up left out); the lab's
 streamed tokens/s (updates only) and both end-to-end wall times are printed beside them. Target:
 the lab at least 0.9x of the command line.
+
+The lab's child trains on all cores but one (`training.train_recipe`: on a busy machine a second
+OpenMP thread makes every small matmul wait out a scheduler slice), so the command line is given
+the same count (`OMP_NUM_THREADS`) and the two differ only in what the lab adds: the child process,
+its progress over a pipe, the server beside it. `--cli-threads default` leaves torch's own choice.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,10 +45,11 @@ def card_speed(run: Path, tokens: int) -> float:
     return tokens / json.loads((run / "card.json").read_text())["training_seconds"]
 
 
-def cli_run(recipe: str, steps: int, out: Path, tokens: int) -> dict[str, float]:
+def cli_run(recipe: str, steps: int, out: Path, tokens: int, threads: str) -> dict[str, float]:
     start = time.perf_counter()
     command = [sys.executable, "-m", "llm_workings", "train", recipe, f"--steps={steps}", "--out", str(out), "--no-progress"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, **({} if threads == "default" else {"OMP_NUM_THREADS": threads}))
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return {"tokens_per_second": card_speed(out, tokens), "wall": time.perf_counter() - start}
 
 
@@ -64,6 +71,9 @@ def main() -> None:
     parser.add_argument("--recipe", default="induction-2l", choices=["induction-2l", "modadd-113", "shakespeare-char"])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--cli-threads", default=str(max(1, (os.cpu_count() or 2) - 1)), help="the lab child's count, or 'default'"
+    )
     args = parser.parse_args()
     tokens = tokens_per_run(args.recipe, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +88,7 @@ def main() -> None:
                     if side == "lab":
                         lab_results.append(lab_run(client, runs, args.recipe, args.steps, f"lab-{i}", tokens))
                     else:
-                        cli_results.append(cli_run(args.recipe, args.steps, Path(tmp) / f"cli-{i}", tokens))
+                        cli_results.append(cli_run(args.recipe, args.steps, Path(tmp) / f"cli-{i}", tokens, args.cli_threads))
                 print(
                     f"repeat {i + 1}: lab {lab_results[-1]['tokens_per_second']:,.0f} tok/s, cli {cli_results[-1]['tokens_per_second']:,.0f} tok/s"
                 )
@@ -90,7 +100,9 @@ def main() -> None:
         return statistics.median(r[key] for r in rows)
 
     lab_speed, cli_speed = median(lab_results, "tokens_per_second"), median(cli_results, "tokens_per_second")
-    print(f"\n{args.recipe}, {args.steps} steps, {tokens:,} tokens, median of {args.repeats}")
+    print(
+        f"\n{args.recipe}, {args.steps} steps, {tokens:,} tokens, median of {args.repeats}; llmw train threads: {args.cli_threads}"
+    )
     print(f"{'':24}{'lab job':>14}{'llmw train':>14}")
     print(f"{'tokens/s (card)':24}{lab_speed:>14,.0f}{cli_speed:>14,.0f}")
     print(f"{'tokens/s (lab stream)':24}{median(lab_results, 'streamed'):>14,.0f}{'':>14}")
