@@ -1,6 +1,7 @@
 """The Train page in chromium: a live, shortened induction-2l run started from the page streams its loss
-and evaluation curves, a cancelled run leaves nothing, a paused run resumes from the page and ends in
-the model picker with its card; a second run waits in the queue with its place shown."""
+and evaluation curves, a cancelled run leaves nothing, a paused run resumes from the page (from the
+panel, and after a reload from the list of paused runs) and ends in the model picker with its card;
+a second run waits in the queue with its place shown."""
 
 from __future__ import annotations
 
@@ -88,10 +89,25 @@ def test_a_live_run_streams_is_cancelled_paused_resumed_and_joins_the_picker(tra
     tab.wait("!!document.querySelector('#resumable-list li[data-run=\"induction-2l-run1\"]')", timeout=10)
     drawn = page.evaluate("window.trainPage.panel.curve.x.length")
 
+    # resumed from the panel, paused again, then, on a reloaded page, resumed from the list of paused runs
     page.click(f"{PANEL} .lw-job-resume")
+    wait_state(tab, "running", timeout=30)
+    step = f"parseInt(document.querySelector('{PANEL} [data-metric=step]').textContent)"
+    tab.wait(f"{step} >= {paused_at + 10}", timeout=120)
+    assert page.evaluate("window.trainPage.panel.curve.x.length") > drawn  # the line went on from the pause
+    page.click(f"{PANEL} .lw-job-pause")
+    wait_state(tab, "paused", timeout=15)
+    paused_again = json.loads((runs / "induction-2l-run1" / "checkpoint.json").read_text())["step"]
+    assert paused_at < paused_again < 300
+    page.reload()
+    settled(tab)
+    tab.wait("!!document.querySelector('#resumable-list li[data-run=\"induction-2l-run1\"] .tr-resume')", timeout=10)
+    page.click("#resumable-list li[data-run='induction-2l-run1'] .tr-resume")
+    tab.wait(f"{step} > {paused_again}", timeout=60)
+    # the page started its line from the run's history: one point per step up to the pause
+    assert page.evaluate(f"window.trainPage.panel.curve.x.slice(0, {paused_again})") == list(range(1, paused_again + 1))
     wait_state(tab, "done", timeout=180)
     assert page.locator(f"{PANEL} .lw-job-status").inner_text() == "Done: saved as the run induction-2l-run1"
-    assert page.evaluate("window.trainPage.panel.curve.x.length") > drawn  # the line went on from the pause
     assert page.evaluate("window.trainPage.panel.curve.x.at(-1)") == 300
     snapshots = page.evaluate("[...document.querySelectorAll('#snapshot-list li[data-step]')].map(li => +li.dataset.step)")
     assert snapshots == [0, 100, 200, 300]  # the recipe's every:100, as they were written
