@@ -1,10 +1,15 @@
 """Pause, resume and a server stopped mid-run, through the lab: each resumed run repeats the losses of a
 run that was never interrupted, exactly (the trainer's guarantee from the command line, shown here
-through the job API), and a second run started meanwhile waits in the queue with its place."""
+through the job API), and a second run started meanwhile waits in the queue with its place. A child
+whose server died without a word pauses itself, so even a killed lab leaves a resumable run."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from jobs_helpers import serve, wait_for
@@ -12,6 +17,7 @@ from jobs_helpers import serve, wait_for
 pytestmark = pytest.mark.slow
 STEPS = 150
 OVERRIDES = {"steps": STEPS, "eval_every": 50}
+SRC = str(Path(__file__).resolve().parents[2] / "src")  # the child imports this checkout's package
 
 
 def start(client, name: str, **extra) -> dict:
@@ -77,3 +83,30 @@ def test_paused_and_interrupted_runs_resume_to_the_uninterrupted_losses(tmp_path
         assert resumed["evals"] == expected["evals"]
         card = json.loads((runs / name / "card.json").read_text())
         assert card["metrics"] == json.loads((runs / "straight" / "card.json").read_text())["metrics"]
+
+
+def test_a_child_whose_server_died_pauses_itself_with_a_checkpoint(tmp_path):
+    """The lab killed outright (no shutdown): the child sees its stdin close and keeps the run resumable."""
+    run = tmp_path / "runs" / "orphan"
+    run.mkdir(parents=True)
+    spec = {
+        "target": "llm_workings.lab.jobs.training:train_recipe",
+        "params": {"recipe": "induction-2l", "overrides": {"steps": 2000}, "out_dir": str(run), "reproduce_out": str(run)},
+    }
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "llm_workings.lab.jobs.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        child.stdin.write(json.dumps(spec) + "\n")
+        child.stdin.flush()
+        for line in child.stdout:  # until it has trained a few steps
+            if json.loads(line).get("progress", [0, "", {}])[2].get("step", 0) >= 5:
+                break
+        child.stdin.close()  # what the child sees when its server dies
+        last = [json.loads(line) for line in child.stdout][-1]
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+    assert last["done"]["paused"] is True
+    assert 5 <= last["done"]["step"] == json.loads((run / "checkpoint.json").read_text())["step"] < 2000
