@@ -10,6 +10,7 @@ import pytest
 from jobs_helpers import events, serve, wait_for
 
 from llm_workings.lab.errors import ApiError
+from llm_workings.lab.jobs import JobPaused
 
 
 def gated(gate: threading.Event, result: object = "finished"):
@@ -212,3 +213,40 @@ def test_the_lab_removes_the_hidden_run_folders_a_killed_lab_left_and_no_others(
     ]
     create_app(LabConfig(runs_dir=tmp_path / "no-runs-yet"))  # a lab with no runs folder starts
     assert not (tmp_path / "no-runs-yet").exists()
+
+
+def pausable(ctx):
+    """Works until asked to pause, then stops with where it got to, as a training run does."""
+    for i in range(100_000):
+        if ctx.pause_requested:
+            raise JobPaused({"step": i})
+        ctx.check_cancelled()
+        ctx.progress(i / 100_000, "working", step=i)
+        time.sleep(0.005)
+
+
+def test_pause_ends_a_job_paused_with_its_result_and_only_a_running_job_pauses(lab):
+    client, jobs = lab
+    gate = threading.Event()
+    job, waiting = jobs.submit("test", pausable), jobs.submit("test", gated(gate))
+    wait_for(lambda: client.get(f"/api/jobs/{job.id}").json()["metrics"].get("step", 0) >= 3)
+    refused = client.post(f"/api/jobs/{waiting.id}/pause")
+    assert refused.status_code == 409 and "queued; only a running job can be paused" in refused.json()["error"]
+    asked = client.post(f"/api/jobs/{job.id}/pause").json()
+    assert asked["pause_requested"] is True and asked["cancel_requested"] is False
+    wait_for(lambda: client.get(f"/api/jobs/{job.id}").json()["state"] == "paused")
+    paused = client.get(f"/api/jobs/{job.id}").json()
+    assert paused["result"]["step"] >= 3 and paused["error"] is None
+    wait_for(lambda: client.get(f"/api/jobs/{waiting.id}").json()["state"] == "running")  # paused is final: the next starts
+    gate.set()
+
+
+def test_shutdown_asks_running_jobs_to_pause_so_a_pausable_one_keeps_its_work(tmp_path):
+    with serve(tmp_path / "runs") as (client, app):
+        jobs = app.state.jobs
+        keeps = jobs.submit("test", pausable)
+        wait_for(lambda: jobs.view(keeps.id)["metrics"].get("step", 0) >= 1)
+        jobs.max_running = 2
+        plain = jobs.submit("test", until_cancelled)  # knows only cancel: shutdown still stops it
+        wait_for(lambda: jobs.view(plain.id)["state"] == "running")
+    assert jobs.view(keeps.id)["state"] == "paused" and jobs.view(plain.id)["state"] == "cancelled"

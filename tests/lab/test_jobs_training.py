@@ -1,4 +1,5 @@
-"""The training job for real: short induction-2l runs in a child process, streamed, cancelled, restarted.
+"""The training job for real: short induction-2l runs in a child process, streamed, cancelled, restarted
+(pause, resume and a server stopped mid-run are in test_jobs_resume.py).
 
 Each test spawns a fresh Python that loads torch (a few seconds on a busy two-core machine), so the
 runs are kept to tens of steps.
@@ -17,7 +18,7 @@ from jobs_helpers import events, serve, wait_for
 
 from llm_workings.lab.jobs import JobCancelled, JobFailed
 from llm_workings.lab.jobs.process import in_process
-from llm_workings.lab.jobs.training import typed_path
+from llm_workings.lab.jobs.runs import typed_path
 
 pytestmark = pytest.mark.slow
 HERE = str(Path(__file__).parent)
@@ -49,7 +50,7 @@ def test_a_run_streams_step_loss_and_speed_then_lands_whole_in_the_runs_folder(t
     assert final["state"] == "done" and final["result"]["run"] == "induction-2l-run1"
     assert sorted(p.name for p in runs.iterdir()) == ["induction-2l-run1"]  # nothing temporary left
     run = runs / "induction-2l-run1"
-    for written in ("config.json", "model.safetensors", "card.json", "checkpoint.json"):
+    for written in ("config.json", "model.safetensors", "card.json", "checkpoint.json", "lab-run.json"):
         assert (run / written).is_file()
     card = json.loads((run / "card.json").read_text())
     assert card["train_config"]["steps"] == 30 and card["overrides"]["steps"] == 30
@@ -71,7 +72,9 @@ def test_cancel_stops_training_within_a_second_leaves_nothing_and_the_same_run_r
     with serve(runs) as (client, _):
         job = train(client, steps=2000, name="mine")
         wait_for(lambda: client.get(f"/api/jobs/{job['id']}").json()["metrics"].get("step", 0) >= 2, timeout=60)
-        assert [p.name for p in runs.iterdir()][0].startswith(".tmp-mine-")  # it trains beside the target
+        assert [p.name for p in runs.iterdir()] == ["mine"]  # it trains in place, as `llmw train --out` does
+        listed = client.get("/api/models/run.mine")
+        assert listed.status_code == 200 and listed.json()["available"] is False  # training: not loadable yet
         start = time.monotonic()
         client.post(f"/api/jobs/{job['id']}/cancel")
         wait_for(lambda: client.get(f"/api/jobs/{job['id']}").json()["state"] == "cancelled")
@@ -124,7 +127,7 @@ class Context:
     """Just enough of a JobContext to drive `in_process` directly."""
 
     def __init__(self) -> None:
-        self.cancelled, self.points = False, []
+        self.cancelled, self.pause_requested, self.points = False, False, []
 
     def progress(self, fraction, message="", **metrics):
         self.points.append((fraction, message, metrics))

@@ -74,10 +74,11 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | Path | None = None,
         progress: bool = True,
-        on_step: Callable[[StepReport], None] | None = None,
+        on_step: Callable[[StepReport], bool | None] | None = None,
     ) -> None:
-        """`on_step` is called after every update; an exception it raises stops training and propagates
-        (how the lab cancels a run), leaving the run directory with its last checkpoint."""
+        """`on_step` is called after every update. If it returns True, training stops there as on Ctrl-C,
+        with a checkpoint of that step (how the lab pauses a run); an exception it raises stops training
+        and propagates (how the lab cancels one), leaving the run directory with its last checkpoint."""
         self.model, self.task, self.cfg = model, task, config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.on_step = progress, on_step
@@ -124,8 +125,9 @@ class Trainer:
                 rate = len(result.step_seconds) * tokens_per_step / sum(result.step_seconds)
                 bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
                 bar.update(1)
-                if self.on_step is not None:
-                    self.on_step(StepReport(done, cfg.steps, loss, rate, result.evals[-1] if evaluated else None))
+                report = StepReport(done, cfg.steps, loss, rate, result.evals[-1] if evaluated else None)
+                if self.on_step is not None and self.on_step(report):
+                    self._stop.set()  # asked to pause: stop before the next step, with a checkpoint
         bar.close()
         if result.interrupted and self.run_dir is not None:
             self._checkpoint(result)

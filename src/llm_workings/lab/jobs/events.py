@@ -2,7 +2,7 @@
 
 Events, in order: every progress point not yet sent ("progress", with the point's `seq` as the event
 id, so a reconnecting EventSource resumes after the last one it saw), then the job's view ("state")
-whenever its state, place in the queue or cancel request changes. The stream ends after the final
+whenever its state, place in the queue, or cancel or pause request changes. The stream ends after the final
 state, when the manager shuts down, or when the client goes away.
 
 It polls the manager (a lock and a dict copy, ten times a second) instead of waiting on a thread:
@@ -34,7 +34,7 @@ async def job_events(jobs: JobManager, job_id: str, after: int = 0) -> AsyncIter
         for point in view.pop("points"):
             yield ServerSentEvent(event="progress", id=str(point["seq"]), data={"id": job_id, **point})
             cursor = point["seq"]
-        shown = (view["state"], view["place"], view["cancel_requested"])
+        shown = (view["state"], view["place"], view["cancel_requested"], view["pause_requested"])
         if shown != sent:
             yield ServerSentEvent(event="state", data=view, retry=RETRY_MS if first else None)
             sent, first = shown, False

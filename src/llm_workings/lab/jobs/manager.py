@@ -10,8 +10,12 @@ work is; training, sweeps and harvesting are all just functions.
     jobs.view(job.id)      # {"state": "running", "fraction": 0.4, "metrics": {"loss": 2.1}, ...}
     jobs.cancel(job.id)    # a queued job leaves the queue; a running one stops at its next check
 
-States: queued (with a 1-based place) -> running -> done | cancelled | failed. A job's exception
+States: queued (with a 1-based place) -> running -> done | cancelled | paused | failed. A job's exception
 becomes its `error` and never reaches the server. Finished jobs are kept, the newest `keep_finished`.
+
+Pausing is the job's to honour: `jobs.pause(id)` sets `ctx.pause_requested`, and a job that can stop
+with its work kept (a training run writes a checkpoint) raises `JobPaused`; resuming it is a new job.
+`shutdown()` asks every running job to pause as well as to cancel, so work that can be kept is kept.
 """
 
 from __future__ import annotations
@@ -28,13 +32,21 @@ from typing import Any
 
 from ..errors import ApiError
 
-QUEUED, RUNNING, DONE, CANCELLED, FAILED = "queued", "running", "done", "cancelled", "failed"
-FINAL = frozenset({DONE, CANCELLED, FAILED})
+QUEUED, RUNNING, DONE, CANCELLED, PAUSED, FAILED = "queued", "running", "done", "cancelled", "paused", "failed"
+FINAL = frozenset({DONE, CANCELLED, PAUSED, FAILED})
 MAX_POINTS = 1000  # progress points kept per job (the oldest go first): enough for a loss curve
 
 
 class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled()` to unwind a job that was asked to stop."""
+
+
+class JobPaused(Exception):
+    """Raised by a job that stopped when asked to pause, its work kept; `result` says where (e.g. the step)."""
+
+    def __init__(self, result: Any = None) -> None:
+        super().__init__("paused")
+        self.result = result
 
 
 class JobFailed(Exception):
@@ -58,6 +70,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    pause_requested: threading.Event = field(default_factory=threading.Event)
     seq: int = 0  # the number of progress points so far: a stream's cursor
 
 
@@ -74,6 +87,10 @@ class JobContext:
     def check_cancelled(self) -> None:
         if self.cancelled:
             raise JobCancelled(f"job {self._job.id} was cancelled")
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._job.pause_requested.is_set()
 
     def progress(self, fraction: float, message: str = "", **metrics: Any) -> None:
         self._manager._report(self._job, fraction, message, metrics)
@@ -122,6 +139,15 @@ class JobManager:
                 job.cancel_requested.set()
             return self._view(job)
 
+    def pause(self, job_id: str) -> dict[str, Any]:
+        """Ask a running job to stop with its work kept; it ends `paused` if it can, else it runs on."""
+        with self._lock:
+            job = self._get(job_id)
+            if job.state != RUNNING:
+                raise ApiError(f"job {job_id} is {job.state}; only a running job can be paused", 409, "id")
+            job.pause_requested.set()
+            return self._view(job)
+
     def view(self, job_id: str, points_after: int | None = None) -> dict[str, Any]:
         """A job as the API shows it; with `points_after`, also its progress points with a higher `seq`."""
         with self._lock:
@@ -147,6 +173,7 @@ class JobManager:
                 self._finish(self._jobs[job_id], CANCELLED)
             self._queue.clear()
             for job in self._jobs.values():
+                job.pause_requested.set()  # a job that can keep its work (a checkpoint) does so
                 job.cancel_requested.set()
             threads = list(self._threads.values())
         deadline = time.monotonic() + timeout
@@ -173,6 +200,7 @@ class JobManager:
             "result": job.result,
             "error": job.error,
             "cancel_requested": job.cancel_requested.is_set(),
+            "pause_requested": job.pause_requested.is_set(),
             "seq": job.seq,
             "created": job.created,
             "started": job.started,
@@ -207,6 +235,8 @@ class JobManager:
             outcome = (DONE, result, None)
         except JobCancelled:
             outcome = (CANCELLED, None, None)
+        except JobPaused as paused:
+            outcome = (PAUSED, paused.result, None)
         except Exception as e:  # a job's failure is its own; the server and the other jobs go on
             if job.cancel_requested.is_set():
                 outcome = (CANCELLED, None, None)

@@ -11,8 +11,10 @@ with it in a child process, where it competes only for the CPU (test_jobs_traini
 The child is a fresh `python -m llm_workings.lab.jobs.child`, not a fork (a fork of a server with
 torch's thread pools running can hang) nor multiprocessing's spawn (which re-runs the parent's main
 script and unpickles what it is sent). It is told its target and JSON parameters on stdin, and a
-`cancel` line later; it answers with JSON lines on stdout (see child.py). A cancel the child does
-not act on within `GRACE_SECONDS` kills it.
+`pause` or `cancel` line later; it answers with JSON lines on stdout (see child.py). A cancel the
+child does not act on within `GRACE_SECONDS` kills it; a pause gets `PAUSE_GRACE_SECONDS`, time to
+finish a step and write a checkpoint. Both are passed on as asked; the child decides (a training
+run asked both, as the manager's shutdown asks, pauses: its checkpoint is kept).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import IO, Any
 from .manager import JobCancelled, JobContext, JobFailed
 
 GRACE_SECONDS = 0.5  # a cancelled child's time to unwind (a step, a file closing) before it is killed
+PAUSE_GRACE_SECONDS = 4.0  # within the manager's shutdown wait (5 s)
 POLL_SECONDS = 0.05
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding llm_workings/
 
@@ -46,15 +49,21 @@ def in_process(ctx: JobContext, target: str, params: dict[str, Any]) -> Any:
     )
     messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_read_lines, args=(child.stdout, messages), daemon=True).start()
-    cancelled_at = None
+    cancelled_at = paused_at = None
     try:
         _send(child, {"target": target, "params": params})
         while True:
+            if ctx.pause_requested and paused_at is None:
+                _send(child, {"pause": True})
+                paused_at = time.monotonic()
             if ctx.cancelled and cancelled_at is None:
                 _send(child, {"cancel": True})
                 cancelled_at = time.monotonic()
-            if cancelled_at is not None and time.monotonic() - cancelled_at > GRACE_SECONDS:
+            grace = GRACE_SECONDS if paused_at is None else PAUSE_GRACE_SECONDS
+            if cancelled_at is not None and time.monotonic() - cancelled_at > grace:
                 raise JobCancelled("cancelled; the job's process did not stop in time and was killed")
+            if paused_at is not None and time.monotonic() - paused_at > PAUSE_GRACE_SECONDS:
+                raise JobCancelled("asked to pause; the job's process did not stop in time and was killed")
             try:
                 message = messages.get(timeout=POLL_SECONDS)
             except queue.Empty:

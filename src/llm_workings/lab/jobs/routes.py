@@ -1,10 +1,12 @@
 """The job API under /api/jobs: start, list, look at, stream and cancel long jobs.
 
     POST /api/jobs                  {"kind": "train", "recipe": "induction-2l", "overrides": {"steps": 300}}
+                                    {"kind": "train", "resume": "induction-2l-run1"}   (see training.py)
     GET  /api/jobs                  every job the lab remembers, queued ones with their place
     GET  /api/jobs/{id}             one job: state, place, progress, metrics, result or error
     GET  /api/jobs/{id}/events      Server-Sent Events: "progress" per update, "state" on each change
     POST /api/jobs/{id}/cancel      a queued job leaves the queue; a running one stops at its next check
+    POST /api/jobs/{id}/pause       a running job that can keep its work (training) stops with it kept
 
 The routes read `app.state.jobs` (a JobManager) and `app.state.config` (its runs_dir).
 """
@@ -37,7 +39,7 @@ class JobView(BaseModel):
     id: str
     kind: str
     params: dict[str, Any]
-    state: str  # queued, running, done, cancelled, failed
+    state: str  # queued, running, done, cancelled, paused, failed
     place: int | None  # 1 = next to start; null unless queued
     fraction: float
     message: str
@@ -45,6 +47,7 @@ class JobView(BaseModel):
     result: Any
     error: str | None
     cancel_requested: bool
+    pause_requested: bool = False
     seq: int  # progress points so far
     created: float
     started: float | None
@@ -85,6 +88,11 @@ def get_job(job_id: JobId, jobs: Jobs, points: bool = False) -> JobView:
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: JobId, jobs: Jobs) -> JobView:
     return JobView(**jobs.cancel(job_id))
+
+
+@router.post("/{job_id}/pause")
+def pause_job(job_id: JobId, jobs: Jobs) -> JobView:
+    return JobView(**jobs.pause(job_id))
 
 
 def streamed_job(job_id: JobId, jobs: Jobs) -> str:

@@ -1,10 +1,16 @@
-"""The training job: a short `llmw train` of a recipe, landing in the runs folder only when complete.
+"""The training job: `llmw train` of a recipe in a child process, in place in `runs/NAME`, pausable.
 
-The run is written into a hidden directory beside its target (`runs/.tmp-NAME-XXXX/`) and renamed
-to `runs/NAME` after the model and its card are saved, so the runs folder never shows half a run:
-a cancelled or failed job removes its temporary directory, and a hidden directory that a killed
-lab left behind is removed when a lab next starts (`remove_stale_temporaries`). What lands is exactly what
-`llmw train RECIPE --out runs/NAME` writes, so the model catalog lists it like any other run.
+    POST /api/jobs {"kind": "train", "recipe": "modadd-113", "overrides": {"p": 59, "steps": 400}}
+    POST /api/jobs {"kind": "train", "resume": "modadd-p59-run1"}      # a paused or interrupted run
+
+The run is what `llmw train RECIPE --overrides... --out runs/NAME` writes, trained by the same code
+(`zoo.runner.run_recipe`), so the model catalog lists it like any other run: unavailable while it
+trains (with its last checkpoint's step), then with its card. Stopping it:
+- cancel: stops within a step and removes the run's folder (nothing half-trained is left);
+- pause: stops after the current step with a checkpoint; the job ends `paused` and the run resumes,
+  repeating the uninterrupted run's losses exactly (the trainer's guarantee, see train/trainer.py);
+- the server stopping (Ctrl-C) pauses every run, and a child whose server died pauses itself, so an
+  interrupted run is never lost: it is listed as resumable when a lab next starts.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,40 +27,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ApiError
-from .manager import JobContext, JobFailed, JobManager
+from .manager import JobCancelled, JobContext, JobFailed, JobManager, JobPaused
 from .process import in_process
+from .recipe_settings import LabRecipe, check_overrides, warnings
+from .runs import FINISHED, check_writable, checkpoint_step, model_id, read_record, typed_path, write_record
 
 if TYPE_CHECKING:  # the child module runs as __main__ in the child; importing it here would load it twice there
     from .child import ChildContext
 
 KIND = "train"
-TEMPORARY_PREFIX = ".tmp-"
-# A lab's own jobs cannot be running when it starts, but another lab sharing the runs folder may be
-# training into one of these now. Its directory is written at every evaluation and checkpoint, so
-# one untouched for an hour was left by a lab that was killed.
-STALE_AFTER_S = 3600.0
-MAX_STEPS = 5000  # minutes, not hours, on a laptop's CPU for the bundled recipes
 REPORTS_PER_RUN = 200  # progress points per run, plus one a second at most: a long run's stream stays small
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-# austen-bpe is left out: before its first step it trains a 4k-token BPE vocabulary on the corpus,
-# which no cancel can interrupt.
-LabRecipe = Literal["induction-2l", "modadd-113", "shakespeare-char"]
-
-
-class TrainOverrides(BaseModel):
-    """The settings a lab run may change, each bounded so that no request can exhaust the machine."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="optimizer updates")
-    batch_size: int | None = Field(None, ge=1, le=256)
-    lr: float | None = Field(None, gt=0, le=1)
-    warmup_steps: int | None = Field(None, ge=0, le=MAX_STEPS)
-    weight_decay: float | None = Field(None, ge=0, le=10)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    d_model: int | None = Field(None, ge=8, le=256)
-    n_layers: int | None = Field(None, ge=1, le=4)
-    n_heads: int | None = Field(None, ge=1, le=16)
 
 
 class TrainRequest(BaseModel):
@@ -64,105 +46,135 @@ class TrainRequest(BaseModel):
     kind: Literal["train"]
     recipe: LabRecipe = "induction-2l"
     name: str | None = Field(None, pattern=NAME_PATTERN, description="the run's folder in the runs folder")
-    overrides: TrainOverrides = Field(default_factory=TrainOverrides)
+    overrides: dict[str, Any] = Field(default_factory=dict, description="settings from the recipe's table")
+    resume: str | None = Field(None, pattern=NAME_PATTERN, description="a paused run's name: continue it")
 
 
 def prepare(request: TrainRequest, runs_dir: Path, jobs: JobManager) -> tuple[Callable[[JobContext], Any], dict[str, Any]]:
     """Check the request now (a bad setting is a 400 before anything runs); return the job and its params."""
-    from ...zoo import get_recipe  # here, not at the top: the lab starts without torch
-
-    recipe = get_recipe(request.recipe)
-    overrides = request.overrides.model_dump(exclude_none=True)
-    steps = overrides.get("steps", recipe.train["steps"])
-    if "warmup_steps" not in overrides and recipe.train.get("warmup_steps", 0) > steps:
-        overrides["warmup_steps"] = steps // 10  # a short run keeps the recipe's shape: a tenth of it warms up
-    try:
-        recipe = recipe.with_overrides(overrides)
-    except ValueError as e:
-        raise ApiError(str(e), field="overrides") from None
-    name = request.name or free_name(request.recipe, runs_dir, jobs)
+    if request.resume is not None:
+        return prepare_resume(request, runs_dir, jobs)
+    recipe, overrides = resolve(request.recipe, request.overrides)
+    steps = recipe.train["steps"]
+    base = f"modadd-p{overrides['p']}" if "p" in overrides else recipe.name
+    name = request.name or free_name(base, runs_dir, jobs)
     if (runs_dir / name).exists() or jobs.reserved(KIND, "name", name):
         raise ApiError(f"a run named {name!r} already exists in the runs folder or is being trained", 409, "name")
-    params = {"recipe": recipe.name, "name": name, "overrides": overrides, "steps": steps}
+    check_writable(runs_dir, "the runs folder")
+    params = {
+        "recipe": recipe.name,
+        "name": name,
+        "model": model_id(name),
+        "overrides": overrides,
+        "steps": steps,
+        "warnings": warnings(recipe.name, overrides),
+    }
+    model_config = recipe.model_config().to_dict()
 
     def run(ctx: JobContext) -> dict[str, Any]:
-        return train_into(ctx, recipe.name, overrides, runs_dir, name)
+        (runs_dir / name).mkdir(parents=True)  # not exist_ok: two jobs never share a folder
+        write_record(runs_dir / name, recipe.name, recipe.task, overrides, model_config)
+        return train_into(ctx, recipe.name, overrides, runs_dir / name, resumed=False)
 
     return run, params
 
 
-def free_name(recipe: str, runs_dir: Path, jobs: JobManager) -> str:
-    """The first of RECIPE-run1, RECIPE-run2, ... that neither the runs folder nor a pending job holds."""
+def resolve(recipe_name: str, posted: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The recipe with the posted settings, and the overrides that make it (with those they imply);
+    a 400 naming the setting when one is out of range or the combination cannot train."""
+    from ...zoo import get_recipe  # here, not at the top: the lab starts without torch
+
+    recipe = get_recipe(recipe_name)
+    overrides = check_overrides(recipe.name, posted)
+    if "p" in overrides:  # the vocabulary is the p residues and '='
+        overrides["d_vocab"] = overrides["p"] + 1
+    steps = overrides.get("steps", recipe.train["steps"])
+    if "warmup_steps" not in overrides and recipe.train.get("warmup_steps", 0) > steps:
+        overrides["warmup_steps"] = steps // 10  # a short run keeps the recipe's shape: a tenth of it warms up
+    try:
+        return recipe.with_overrides(overrides), overrides
+    except ValueError as e:
+        raise ApiError(str(e), field="overrides") from None
+
+
+def prepare_resume(request: TrainRequest, runs_dir: Path, jobs: JobManager) -> tuple[Callable[[JobContext], Any], dict[str, Any]]:
+    if request.overrides or request.name is not None:
+        raise ApiError("a resumed run keeps its settings and name; send only resume", field="overrides")
+    name = request.resume
+    directory = runs_dir / name
+    record = read_record(directory) if directory.is_dir() else None
+    if record is None:
+        raise ApiError(f"no lab run {name!r} to resume in the runs folder {runs_dir}", 404, "resume")
+    if (directory / FINISHED).exists():
+        raise ApiError(f"the run {name!r} has finished; there is nothing to resume", 409, "resume")
+    if jobs.reserved(KIND, "name", name):
+        raise ApiError(f"the run {name!r} is being trained, or waits in the queue, already", 409, "resume")
+    check_writable(directory, "the run folder")
+    from ...zoo import get_recipe
+
+    overrides = record["overrides"]
+    try:  # as checked when the run was started; a record edited since is refused here, not mid-run
+        steps = get_recipe(record["recipe"]).with_overrides(overrides).train["steps"]
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ApiError(
+            f"the run {name!r} cannot be resumed: its {directory / 'lab-run.json'} is not valid: {e}", 409, "resume"
+        ) from None
+    step = checkpoint_step(directory)
+    params = {
+        "recipe": record["recipe"],
+        "name": name,
+        "model": model_id(name),
+        "overrides": overrides,
+        "steps": steps,
+        "warnings": warnings(record["recipe"], overrides),
+        "resumed_from": step,
+    }
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        return train_into(ctx, record["recipe"], overrides, directory, resumed=True)
+
+    return run, params
+
+
+def free_name(base: str, runs_dir: Path, jobs: JobManager) -> str:
+    """The first of BASE-run1, BASE-run2, ... that neither the runs folder nor a pending job holds."""
     taken = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
     n = 1
-    while f"{recipe}-run{n}" in taken or jobs.reserved(KIND, "name", f"{recipe}-run{n}"):
+    while f"{base}-run{n}" in taken or jobs.reserved(KIND, "name", f"{base}-run{n}"):
         n += 1
-    return f"{recipe}-run{n}"
+    return f"{base}-run{n}"
 
 
-def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], runs_dir: Path, name: str) -> dict[str, Any]:
-    """On the manager's worker thread: train in a child process into a temporary directory, then rename it."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{name}-", dir=runs_dir))
+def train_into(ctx: JobContext, recipe: str, overrides: dict[str, Any], directory: Path, resumed: bool) -> dict[str, Any]:
+    """On the manager's worker thread: train in a child process; a run that stops unfinished is kept
+    when it was asked to pause (or the server is stopping), and removed when it was cancelled."""
+    name = directory.name
     try:
-        ctx.progress(0.0, "starting: loading torch and building the model")
-        target = runs_dir / name
-        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(temporary), "reproduce_out": typed_path(target)}
+        ctx.progress(0.0, "starting: loading torch and building the model", run=model_id(name))
+        params = {"recipe": recipe, "overrides": overrides, "out_dir": str(directory), "reproduce_out": typed_path(directory)}
         result = in_process(ctx, f"{__name__}:train_recipe", params)
-        ctx.check_cancelled()
-        if target.exists():  # rename() would merge into an empty directory; never let it
-            raise JobFailed(f"{target} appeared while training, so the run was not moved there")
-        # Each file inside was written atomically; the rename makes the whole run appear at once. If the
-        # machine dies before the rename is on disk, what is left is a hidden .tmp- directory, never half a run.
-        os.rename(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+    except BaseException as e:
+        # A failure of a resumed run keeps its intact checkpoint; a fresh run's failure leaves nothing.
+        keep = ctx.pause_requested or (resumed and not isinstance(e, JobCancelled))
+        if not keep or not (directory / "checkpoint.json").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+        elif ctx.pause_requested and isinstance(e, JobCancelled):
+            raise JobPaused({"run": name, "model": model_id(name), "step": checkpoint_step(directory)}) from None
         raise
-    return {"run": name, **result}
-
-
-def remove_stale_temporaries(runs_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
-    """Remove the hidden training directories in `runs_dir` that nothing has written to for
-    `older_than_s` seconds (see STALE_AFTER_S); return those removed."""
-    if not runs_dir.is_dir():
-        return []
-    cutoff = time.time() - older_than_s
-    removed = []
-    for path in sorted(runs_dir.glob(f"{TEMPORARY_PREFIX}*")):
-        if path.is_dir() and not path.is_symlink() and last_written(path) < cutoff:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def last_written(directory: Path) -> float:
-    """The newest modification time of `directory` and everything in it."""
-    newest = directory.lstat().st_mtime
-    for parent, dirs, files in os.walk(directory):
-        for entry in (*dirs, *files):
-            try:
-                newest = max(newest, os.lstat(os.path.join(parent, entry)).st_mtime)
-            except OSError:  # removed while we looked: it was being written to
-                return time.time()
-    return newest
-
-
-def typed_path(path: Path) -> str:
-    """`path` as a user in the lab's working directory would type it: relative when it is inside, as
-    `runs/NAME` for the default runs folder; absolute otherwise."""
-    absolute = path.absolute()
-    try:
-        return absolute.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return str(absolute)
+    if result.get("paused"):
+        raise JobPaused({"run": name, "model": model_id(name), "step": result["step"]})
+    if not (directory / FINISHED).exists():
+        raise JobFailed(f"the run ended without saving its model in {directory}")
+    return {"run": name, "model": model_id(name), **result}
 
 
 def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_dir: str, reproduce_out: str) -> dict[str, Any]:
-    """In the child process: `llmw train` into `out_dir`, reporting step, loss and tokens/s; the card's
-    command names `reproduce_out`, the folder the run is renamed to."""
+    """In the child process: `llmw train` into `out_dir`, reporting step, loss, tokens/s, each evaluation
+    and the snapshots written; a pause stops it after a step with a checkpoint."""
     import torch
 
     from ...train import StepReport
+    from ...train.config import snapshot_steps
     from ...zoo import get_recipe
     from ...zoo.runner import CARD, run_recipe
 
@@ -172,28 +184,46 @@ def train_recipe(ctx: ChildContext, recipe: str, overrides: dict[str, Any], out_
     # Leave a core to the server. These models are tiny: a second intra-op thread buys little, and on a
     # busy machine OpenMP's barrier makes each small matmul wait out a scheduler slice (tests/conftest.py).
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    every = max(1, recipe.train["steps"] // REPORTS_PER_RUN)
+    train_cfg = recipe.train_config()
+    every = max(1, train_cfg.steps // REPORTS_PER_RUN)
+    schedule = snapshot_steps(train_cfg.snapshots, train_cfg.steps)
     evaluation: dict[str, float] = {}
     last_report = -math.inf
+    run = model_id(out.name)
 
-    def on_step(report: StepReport) -> None:
+    def on_step(report: StepReport) -> bool:
         nonlocal last_report
+        if ctx.pause_requested:
+            return True  # the trainer stops here and writes a checkpoint of this step
         ctx.check_cancelled()  # every update, so a cancel takes effect within one step
         if report.evaluation is not None:
             evaluation.update({k: v for k, v in report.evaluation.items() if k != "step"})
-        # every `every` steps, and at least once a second on a slow machine (the first step included)
-        if report.step % every == 0 or report.step == report.steps or time.monotonic() - last_report >= 1.0:
+        snapshot = report.step in schedule
+        # every `every` steps, each evaluation and snapshot, and at least once a second on a slow machine
+        if (
+            report.step % every == 0
+            or report.step == report.steps
+            or report.evaluation is not None
+            or snapshot
+            or time.monotonic() - last_report >= 1.0
+        ):
             last_report = time.monotonic()
             ctx.progress(
                 report.step / report.steps,
                 f"step {report.step} of {report.steps}",
+                run=run,
                 step=report.step,
                 steps=report.steps,
                 loss=report.loss,
                 tokens_per_second=report.tokens_per_second,
+                snapshots=[s for s in schedule if s <= report.step],
                 **({"evaluation": dict(evaluation)} if evaluation else {}),
+                **({"evaluated": dict(report.evaluation)} if report.evaluation is not None else {}),
             )
+        return False
 
     run_recipe(recipe, out, overrides, progress=False, on_step=on_step, reproduce_out=reproduce_out)
+    if not (out / CARD).is_file():  # the trainer stopped early: paused
+        return {"paused": True, "step": json.loads((out / "checkpoint.json").read_text())["step"]}
     card = json.loads((out / CARD).read_text())
     return {"metrics": card["metrics"], "training_seconds": card["training_seconds"], "parameters": card["parameters"]}

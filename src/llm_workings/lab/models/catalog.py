@@ -7,8 +7,8 @@ Ids are stable and URL-safe: a zoo model's name ("shakespeare-char"); "cli." plu
 the run folder's name ("run.induction-2l": the prefix keeps a run of a zoo recipe, which
 `llmw train` names after it, apart from the bundled model).
 
-A run still training (a `checkpoint.json` but no final `config.json` yet: `save_model` writes the
-config last) is listed as unavailable, with its last checkpoint's step. So is a bad `--model`
+A run still training (a `checkpoint.json`, or the lab's `lab-run.json`, but no final `config.json`
+yet: `save_model` writes the config last) is listed as unavailable, with its last checkpoint's step. So is a bad `--model`
 argument, with the reason, so a typo on the command line does not stop the lab.
 """
 
@@ -29,6 +29,7 @@ Source = Literal["zoo", "cli", "run"]
 SLUG = re.compile(r"[^a-z0-9_-]+")
 HUB_NAME = re.compile(r"^[A-Za-z0-9_-][\w.-]*(/[\w.-]+)?$")  # as transformer/loading.py, which imports torch
 RUN_RECORD = "checkpoint.json"
+LAB_RUN_RECORD = "lab-run.json"  # a lab training run's recipe and settings, written before its first step
 
 
 class CatalogEntry(BaseModel):
@@ -175,7 +176,7 @@ def _cached_snapshot(name: str) -> Path | None:
 def run_entries(runs_dir: Path) -> list[CatalogEntry]:
     if not runs_dir.is_dir():
         return []
-    # A lab job writes its run into a hidden `.tmp-NAME-*` folder and renames it when complete: not a run yet.
+    # Hidden folders are no runs (older labs trained into `.tmp-NAME-*` folders and renamed them).
     runs = (child for child in sorted(runs_dir.iterdir()) if child.is_dir() and not child.name.startswith("."))
     entries = (run_entry(child) for child in runs)
     return [e for e in entries if e is not None]
@@ -186,20 +187,30 @@ def run_entry(directory: Path) -> CatalogEntry | None:
     id = "run." + slug(directory.name)
     if (directory / "config.json").is_file():
         return entry_for_directory(id, directory.name, "run", directory)
-    if not (directory / RUN_RECORD).is_file():
+    if not (directory / RUN_RECORD).is_file() and not (directory / LAB_RUN_RECORD).is_file():
         return None
-    try:
-        step = json.loads((directory / RUN_RECORD).read_text()).get("step")
-    except (OSError, ValueError, AttributeError):
-        step = None
+    step, lab_run = _read_json(directory / RUN_RECORD).get("step"), _read_json(directory / LAB_RUN_RECORD)
     reason = (
-        f"{directory.name} is still training or stopped early (last checkpoint at step {step}); "
+        f"{directory.name} is still training or stopped early "
+        f"({'no checkpoint yet' if step is None else f'last checkpoint at step {step}'}); "
         "its model appears here when the run finishes"
     )
+    config = lab_run.get("model_config") if isinstance(lab_run.get("model_config"), dict) else {}
+    sizes = {k: config[k] for k in ("n_layers", "d_model", "n_heads", "n_ctx", "d_vocab") if isinstance(config.get(k), int)}
     return CatalogEntry(
-        id=id, label=directory.name, source="run", task="unknown", has_tokenizer=(directory / "tokenizer.json").is_file(),
-        parameters=None, available=False, reason=reason, location=str(directory), in_training=True,
+        id=id, label=directory.name, source="run", task=str(lab_run.get("task", "unknown")),
+        has_tokenizer=(directory / "tokenizer.json").is_file(), parameters=None, **sizes,
+        available=False, reason=reason, location=str(directory), in_training=True,
     )  # fmt: skip
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A small JSON object, or {} when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def find_run(runs_dir: Path, id: str) -> CatalogEntry | None:
