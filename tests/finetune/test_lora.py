@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomize, tiny, tokens
+from lora_helpers import randomize, tiny, tokens
 from torch.func import functional_call
 
 from llm_workings.finetune import LoRAConfig, LoRAError, adapters, add_lora, targets_of
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ALL = {
     "gpt2": ("attn.qkv", "attn.o", "mlp.in", "mlp.out"),

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from llm_workings.transformer import Transformer, TransformerConfig
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 SHAPES = {
     "gpt2": dict(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=16),
