@@ -7,5 +7,20 @@ save_peft(adapter, "my-adapter")      # PeftModel.from_pretrained(hf_model, "my-
 
 from .lora import Adapter, LoRA, LoRAConfig, LoRAError, adapters, add_lora, targets_of
 from .peft_format import load_peft, save_peft
+from .run import FineTuneResult, finetune, load_adapter, save_adapter
 
-__all__ = ["Adapter", "LoRA", "LoRAConfig", "LoRAError", "add_lora", "adapters", "load_peft", "save_peft", "targets_of"]
+__all__ = [
+    "FineTuneResult",
+    "finetune",
+    "load_adapter",
+    "save_adapter",
+    "Adapter",
+    "LoRA",
+    "LoRAConfig",
+    "LoRAError",
+    "add_lora",
+    "adapters",
+    "load_peft",
+    "save_peft",
+    "targets_of",
+]

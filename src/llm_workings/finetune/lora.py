@@ -157,6 +157,20 @@ class Adapter:
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def as_module(self) -> nn.Module:
+        """The LoRA modules nested by their keys, so its state dict is `state_dict()`'s names (for the
+        trainer's checkpoints, which then hold only the adapter)."""
+        root = nn.ModuleDict()
+        for key, module in self.modules.items():
+            *path, last = key.split(".")
+            node = root
+            for part in path:
+                if part not in node:
+                    node[part] = nn.ModuleDict()
+                node = node[part]
+            node[last] = module
+        return root
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """`blocks.{l}.{target}.A` and `.B`, detached."""
         return {f"{key}.{ab}": getattr(m, ab).detach() for key, m in self.modules.items() for ab in ("A", "B")}
@@ -235,6 +249,18 @@ class Adapter:
 def _split_key(key: str) -> tuple[int, str]:
     _, layer, target = key.split(".", 2)
     return int(layer), target
+
+
+def lora_shapes(model: Transformer, cfg: LoRAConfig) -> dict[str, tuple[int, int]]:
+    """The shape of every A [r, d_in] and B [d_out, r] an adapter with these settings has, by key."""
+    available, shapes = targets_of(model), {}
+    for layer in range(model.cfg.n_layers) if cfg.layers is None else cfg.layers:
+        for target in cfg.targets:
+            component = getattr(model.blocks[layer], available[target].component)
+            start, stop = rows_of(component, available[target])
+            shapes[f"blocks.{layer}.{target}.A"] = (cfg.rank, getattr(component, available[target].weight).shape[1])
+            shapes[f"blocks.{layer}.{target}.B"] = (stop - start, cfg.rank)
+    return shapes
 
 
 def check_config(model: Transformer, cfg: LoRAConfig, name: str = "default") -> dict[str, Target]:

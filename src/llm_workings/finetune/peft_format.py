@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from ..atomic import atomic_path, write_json
 from ..transformer.families import GPT2, LLAMA, Family, Same, Stacked, Transposed
 from ..transformer.model import Transformer
-from .lora import Adapter, LoRAConfig, LoRAError, add_lora, rows_of, targets_of
+from .lora import Adapter, LoRAConfig, LoRAError, add_lora, check_config, lora_shapes, targets_of
 
 CONFIG, WEIGHTS, LEGACY_WEIGHTS = "adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"
 PREFIX = "base_model.model."
@@ -224,17 +224,7 @@ def load_peft(
             f"{directory}: the weights do not match target_modules {targets!r}: no complete lora_A/lora_B for "
             f"{missing[:3] or 'nothing'}, weights for untargeted {sorted(set(parsed) - expected)[:3] or 'nothing'}"
         )
-    rank = config.get("r", 8)
     places = {by_module[m]: ab for m, ab in parsed.items()}
-    for (layer, target), ab in places.items():
-        lora_shape = _expected_shapes(model, layer, target, rank)
-        for part, shape in zip("AB", lora_shape):
-            if tuple(ab[part].shape) != shape:
-                raise LoRAError(
-                    f"{directory}: lora_{part} of layer {layer}'s {target} has shape {list(ab[part].shape)}; this model "
-                    f"needs {list(shape)} for r={rank}: the adapter was made for a different base"
-                    + (f" ({config['base_model_name_or_path']})" if config.get("base_model_name_or_path") else "")
-                )
     layers = sorted({layer for layer, _ in places})
     chosen = sorted({target for _, target in places})
     if len(places) != len(layers) * len(chosen):
@@ -242,22 +232,26 @@ def load_peft(
             f"{directory} adapts different maps in different layers; only the same targets in every chosen layer load"
         )
     lora_cfg = LoRAConfig(
-        rank=rank,
+        rank=config.get("r", 8),
         alpha=config.get("lora_alpha", 8),
         targets=tuple(chosen),
         layers=None if layers == list(range(model.cfg.n_layers)) else tuple(layers),
         dropout=config.get("lora_dropout", 0.0),
         rslora=bool(config.get("use_rslora", False)),
     )
+    check_config(model, lora_cfg, name)
+    shapes = lora_shapes(model, lora_cfg)
+    for (layer, target), ab in places.items():
+        for part in "AB":
+            shape = shapes[f"blocks.{layer}.{target}.{part}"]
+            if tuple(ab[part].shape) != shape:
+                raise LoRAError(
+                    f"{directory}: lora_{part} of layer {layer}'s {target} has shape {list(ab[part].shape)}; this model "
+                    f"needs {list(shape)} for r={lora_cfg.rank}: the adapter was made for a different base"
+                    + (f" ({config['base_model_name_or_path']})" if config.get("base_model_name_or_path") else "")
+                )
     adapter = add_lora(model, lora_cfg, name, freeze_base)
     adapter.load_state_dict(
         {f"blocks.{layer}.{target}.{part}": ab[part] for (layer, target), ab in places.items() for part in "AB"}, directory
     )
     return adapter
-
-
-def _expected_shapes(model: Transformer, layer: int, target: str, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    spec = targets_of(model)[target]
-    component = getattr(model.blocks[layer], spec.component)
-    start, stop = rows_of(component, spec)
-    return (rank, getattr(component, spec.weight).shape[1]), (stop - start, rank)

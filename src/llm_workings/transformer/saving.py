@@ -26,9 +26,11 @@ FORMAT = "llm_workings.transformer"
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 
 
-def tied_names(model: Transformer) -> set[str]:
-    """State-dict entries that are another entry under a second name, so files leave them out."""
-    return {"unembed.weight"} if model.cfg.tie_embeddings else set()
+def tied_names(model: torch.nn.Module) -> set[str]:
+    """State-dict entries that are another entry under a second name, so files leave them out (a module
+    that is not a whole `Transformer`, such as a set of adapters, has none)."""
+    cfg = getattr(model, "cfg", None)
+    return {"unembed.weight"} if isinstance(cfg, TransformerConfig) and cfg.tie_embeddings else set()
 
 
 def weights_to_save(model: Transformer, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
