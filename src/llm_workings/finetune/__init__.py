@@ -8,8 +8,17 @@ save_peft(adapter, "my-adapter")      # PeftModel.from_pretrained(hf_model, "my-
 from .lora import Adapter, LoRA, LoRAConfig, LoRAError, adapters, add_lora, targets_of
 from .peft_format import load_peft, save_peft
 from .run import FineTuneResult, finetune, load_adapter, save_adapter
+from .task_vectors import TaskVector, merged_copy, sweep
+from .weights import ModuleChange, WeightChanges, change_of, weight_changes
 
 __all__ = [
+    "ModuleChange",
+    "TaskVector",
+    "WeightChanges",
+    "change_of",
+    "merged_copy",
+    "sweep",
+    "weight_changes",
     "FineTuneResult",
     "finetune",
     "load_adapter",
