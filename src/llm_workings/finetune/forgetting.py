@@ -44,8 +44,14 @@ class DomainShiftTask:
 
     def evaluate(self, model: Transformer, final: bool = False) -> dict[str, float]:
         if final:
-            return {"target_val_loss": self.target.evaluate(model, True)["val_loss"], "original_val_loss": self.original.evaluate(model, True)["val_loss"]}
-        return {"target_val_loss": self.target.split_loss(model, "val"), "original_val_loss": self.original.split_loss(model, "val")}
+            return {
+                "target_val_loss": self.target.evaluate(model, True)["val_loss"],
+                "original_val_loss": self.original.evaluate(model, True)["val_loss"],
+            }
+        return {
+            "target_val_loss": self.target.split_loss(model, "val"),
+            "original_val_loss": self.original.split_loss(model, "val"),
+        }
 
 
 def domain_shift(model_name: str, target_corpus: str, eval_batches: int = 8, eval_batch_size: int = 32) -> DomainShiftTask:
@@ -108,14 +114,22 @@ class LearningForgetting(Result):
 
 
 def learning_vs_forgetting(
-    model_name: str, task: DomainShiftTask, methods: list[Method], steps: int, batch_size: int = 32, eval_every: int = 25, seed: int = 0
+    model_name: str,
+    task: DomainShiftTask,
+    methods: list[Method],
+    steps: int,
+    batch_size: int = 32,
+    eval_every: int = 25,
+    seed: int = 0,
 ) -> LearningForgetting:
     """Fine-tune a fresh copy of the bundled model with each method; both losses every `eval_every` steps."""
     result = LearningForgetting()
     for method in methods:
         model, _ = load(model_name)
         before = task.evaluate(model.eval())
-        cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=method.lr, warmup_steps=steps // 10, eval_every=eval_every, seed=seed)
+        cfg = TrainConfig(
+            steps=steps, batch_size=batch_size, lr=method.lr, warmup_steps=steps // 10, eval_every=eval_every, seed=seed
+        )
         run = finetune(model, task, cfg, lora=method.lora, progress=False)
         trainable = run.adapter.num_parameters() if run.adapter is not None else sum(p.numel() for p in model.parameters())
         curve = Curve(method.label, trainable, [0], [before["target_val_loss"]], [before["original_val_loss"]])
