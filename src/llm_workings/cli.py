@@ -182,22 +182,25 @@ ANALYSES_HELP = (
 def _finetune(args: argparse.Namespace) -> int:
     from .finetune import LoRAConfig, finetune
     from .finetune.forgetting import domain_shift
+    from .finetune.lora import check_config
     from .train import TrainConfig
     from .zoo import load
 
     try:
         model, _ = load(args.model)
-        task = domain_shift(args.model, args.corpus)
         lora = None if args.method == "full" else LoRAConfig(args.rank, args.alpha, tuple(args.targets.split(",")))
+        if lora is not None:
+            check_config(model, lora)  # before the corpora are read
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.steps // 10, eval_every=args.eval_every
         )
+        task = domain_shift(args.model, args.corpus)
         before = task.evaluate(model.eval())
         result = finetune(model, task, config, lora=lora, run_dir=args.out)
     except (ValueError, OSError) as e:  # LoRAError, LoadError and TrainConfigError are ValueErrors
         print(f"llmw finetune: {e}", file=sys.stderr)
         return 2
-    after = result.train.evals[-1]
+    after = result.train.evals[-1] if result.train.evals else before
     print(
         f"{args.corpus} validation loss {before['target_val_loss']:.4f} -> {after['target_val_loss']:.4f} (learning); "
         f"{args.model}'s own {before['original_val_loss']:.4f} -> {after['original_val_loss']:.4f} (forgetting)"

@@ -72,3 +72,16 @@ def test_full_fine_tuning_moves_every_weight_and_saves_the_model(tmp_path):
     assert result.adapter is None
     assert all(not torch.equal(model.state_dict()[k], v) for k, v in base.items() if "ln" not in k)
     assert torch.equal(Transformer.load(tmp_path / "model")(tokens()), model(tokens()))
+
+
+def test_a_damaged_or_foreign_adapter_file_is_refused_by_name(tmp_path):
+    model = tiny("gpt2")
+    finetune(model, task(), TrainConfig(steps=1, batch_size=2), lora=LORA, run_dir=tmp_path, progress=False)
+    other = Transformer(tiny("gpt2").cfg.__class__(**{**tiny("gpt2").cfg.to_dict(), "d_model": 48}))
+    with pytest.raises(LoRAError, match="needs \\[2, 48\\]: the adapter was made for a different base"):
+        load_adapter(other, tmp_path)
+    (tmp_path / "lora.safetensors").write_bytes(b"\x01" * 16)
+    fresh = tiny("gpt2")
+    with pytest.raises(LoRAError, match="lora.safetensors is not a readable safetensors file"):
+        load_adapter(fresh, tmp_path)
+    assert not any(".lora." in k for k in fresh.state_dict())
