@@ -71,9 +71,9 @@ def finetune(
     adapter = add_lora(model, lora) if lora is not None else None
     if run_dir is not None:
         write_json(run_dir / RECORD, record, indent=2)
-    trainer = Trainer(
-        model, task, config, run_dir, progress, on_step, checkpointed=adapter.as_module() if adapter is not None else None
-    )
+    trainer = Trainer(model, task, config, run_dir, progress, on_step)
+    if adapter is not None:
+        trainer.checkpointed = adapter.as_module()
     result = trainer.train()
     if run_dir is not None and not result.interrupted:
         if adapter is None:

@@ -75,18 +75,16 @@ class Trainer:
         run_dir: str | Path | None = None,
         progress: bool = True,
         on_step: Callable[[StepReport], None] | None = None,
-        checkpointed: torch.nn.Module | None = None,
     ) -> None:
         """`on_step` is called after every update; an exception it raises stops training and propagates
-        (how the lab cancels a run), leaving the run directory with its last checkpoint.
-
-        `checkpointed` is the part of the model whose weights checkpoints and snapshots hold (default: all of
-        it). LoRA passes its adapters, so a checkpoint holds only what training changes; the frozen base
-        comes from wherever the model came from."""
+        (how the lab cancels a run), leaving the run directory with its last checkpoint."""
         self.model, self.task, self.cfg = model, task, config
-        self.checkpointed = model if checkpointed is None else checkpointed
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.on_step = progress, on_step
+        # What checkpoints and snapshots hold: the whole model, unless a caller narrows it. LoRA sets its
+        # adapter (finetune.run), so a checkpoint holds only what training changes; the frozen base comes
+        # from wherever the model came from.
+        self.checkpointed: torch.nn.Module = model
         # The fused kernel updates all tensors in one pass: 3x faster than the default loop on CPU, and
         # deterministic, so resumed runs still repeat exactly (it differs from the loop in the last bits).
         fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())

@@ -26,11 +26,10 @@ FORMAT = "llm_workings.transformer"
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 
 
-def tied_names(model: torch.nn.Module) -> set[str]:
-    """State-dict entries that are another entry under a second name, so files leave them out (a module
-    that is not a whole `Transformer`, such as a set of adapters, has none)."""
-    cfg = getattr(model, "cfg", None)
-    return {"unembed.weight"} if isinstance(cfg, TransformerConfig) and cfg.tie_embeddings else set()
+def tied_names(model: Transformer) -> set[str]:
+    """State-dict entries that are another entry under a second name, so files leave them out (none for a
+    module that is not a Transformer, such as an SAE's training state, which train/'s checkpoints also save)."""
+    return {"unembed.weight"} if getattr(getattr(model, "cfg", None), "tie_embeddings", False) else set()
 
 
 def weights_to_save(model: Transformer, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
