@@ -46,6 +46,10 @@ def test_merged_equals_unmerged_and_unmerge_restores_the_base(shape, rslora):
         assert (model.state_dict()[k] - v).abs().max() < 1e-6, k
     adapter.disable()
     assert (model(x) - base).abs().max() < 1e-6
+    adapter.merge()  # merging a disabled adapter turns it on
+    assert (model(x) - adapted).abs().max() < 1e-6
+    adapter.disable()
+    assert (model(x) - base).abs().max() < 1e-6
     adapter.enable()
     model_after_remove = adapter.remove(merge=True)
     assert (model_after_remove(x) - adapted).abs().max() < 1e-6

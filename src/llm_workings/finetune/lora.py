@@ -200,12 +200,13 @@ class Adapter:
 
     @torch.no_grad()
     def merge(self) -> Adapter:
-        """W[rows] += ΔW for every map; the adapters then stand aside (the logits are unchanged)."""
+        """W[rows] += ΔW for every map, and the adapters stand aside, so an enabled adapter's logits do not
+        change. Merging a disabled adapter enables it: merged weights have no off switch."""
         for key in self.modules:
             weight, module = self._weight(key)
             if not module.merged:
                 weight[slice(*module.rows)] += module.delta_weight().to(weight.dtype)
-                module.merged = True
+                module.merged = module.enabled = True
         return self
 
     @torch.no_grad()
