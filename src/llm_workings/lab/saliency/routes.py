@@ -79,6 +79,7 @@ def run(body: SaliencyBody, request: Request) -> Response:
                     baseline="zero" if baseline == "zero" else text([baseline])[0],
                     metric=ig.metric,
                     baseline_metric=ig.baseline_metric,
+                    attribution_sum=float(ig.scores.sum()),
                     completeness_error=ig.completeness_error,
                     relative_error=ig.relative_error,
                 ),

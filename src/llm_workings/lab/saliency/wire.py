@@ -31,7 +31,8 @@ class IntegratedOut(BaseModel):
     baseline: str = Field(description="'zero' or the baseline token's text")
     metric: float = Field(description="the target at the prompt")
     baseline_metric: float = Field(description="the target at the baseline")
-    completeness_error: float = Field(description="sum of the attributions minus (metric - baseline_metric)")
+    attribution_sum: float = Field(description="the attributions added up")
+    completeness_error: float = Field(description="attribution_sum minus (metric - baseline_metric)")
     relative_error: float = Field(description="|completeness_error| / |metric - baseline_metric|")
 
 
