@@ -136,7 +136,10 @@ def test_results_serialize_and_draw(austen_model, tmp_path):
         (lambda m, t: integrated_gradients(m, t, NextTokenLoss(t), baseline=128), "baseline is 'zero' or a token id in [0, 128)"),
         (lambda m, t: integrated_gradients(m, t, NextTokenLoss(t), baseline="pad"), "baseline is 'zero'"),
         (lambda m, t: attention_rollout(m, t, position=12), "position must be an integer in [-12, 12)"),
-        (lambda m, t: gradient_x_input(m, t, LogitDiff(torch.tensor([[1, 2], [3, 4]]))), "answer_logits expects logits"),
+        (
+            lambda m, t: gradient_x_input(m, t, LogitDiff(torch.tensor([[1, 2], [3, 4]]))),
+            "answers are for 2 prompts; tokens have 1",
+        ),
         (lambda m, t: gradient_x_input(m, t[:, :0], NextTokenLoss(t)), "tokens"),
     ],
 )

@@ -24,13 +24,14 @@ embeddings are added to it unchanged, since a position is not something the prom
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .conventions import AnalysisError, check_tokens
-from .metrics import Metric, score_runs
+from .metrics import LogitDiff, Metric
 from .results import Result
 
 if TYPE_CHECKING:
@@ -99,16 +100,16 @@ def describe(metric: Metric) -> str:
     return getattr(metric, "__name__", type(metric).__name__)
 
 
-def embedding_forward(model: Transformer, n_pos: int) -> Any:
-    """The model as a function of token embeddings `[rows, pos, d_model]` -> logits: what the saliency
-    methods differentiate (and what the Captum check wraps). Learned positions are added as the
-    model adds them."""
+def embedding_forward(model: Transformer, n_pos: int, stop_at_layer: int | None = None) -> Any:
+    """The model as a function of token embeddings `[rows, pos, d_model]` -> logits (or, with
+    `stop_at_layer`, the stream entering that block): what the saliency methods differentiate, and
+    what the Captum check wraps. Learned positions are added as the model adds them."""
 
     def forward(embeddings: torch.Tensor) -> torch.Tensor:
         residual = embeddings
         if model.cfg.positions == "learned":
             residual = residual + model.pos_embed(0, n_pos)
-        return model(residual, start_at_layer=0)
+        return model(residual, start_at_layer=0, stop_at_layer=stop_at_layer)
 
     return forward
 
@@ -121,13 +122,46 @@ def _scores_of_runs(metric: Metric, logits: torch.Tensor, batch: int) -> torch.T
     return torch.stack([torch.as_tensor(metric(run)).reshape(()) for run in logits])
 
 
-def _check_metric(model: Transformer, tokens: torch.Tensor, metric: Metric) -> float:
-    forward = embedding_forward(model, tokens.shape[1])
+def path_scores(model: Transformer, metric: Metric, tokens: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The metric of each run of embeddings `[runs * batch, pos, d_model]`, `[runs]`, graph kept.
+
+    A logit (difference) at one position reads only that position's stream, in the direction of
+    its answers' unembedding columns. So the stream is computed only up to that position (later
+    ones cannot reach it: attention is causal), and only those columns are unembedded: the same
+    function, without the `[rows, pos, d_vocab]` logits, which dominate a small model's cost on a
+    large vocabulary. Any other metric gets the full logits."""
+    batch, n_pos = tokens.shape
+    answers, position = getattr(metric, "answers", None), getattr(metric, "position", None)
+    if not isinstance(metric, LogitDiff) or isinstance(position, torch.Tensor):
+        forward = embedding_forward(model, n_pos)
+        return lambda points: _scores_of_runs(metric, forward(points), batch)
+    if answers.shape[0] != batch:
+        raise AnalysisError(f"the target's answers are for {answers.shape[0]} prompts; tokens have {batch}")
+    last = position % n_pos
+    forward = embedding_forward(model, last + 1, stop_at_layer=model.cfg.n_layers)
+    answers = answers.to(model.W_E.device)
+    W_U, b_U = model.W_U, model.unembed.b_U
+    pick = (lambda x: x[:, 0] - x[:, 1]) if answers.ndim == 2 else (lambda x: x)
+    direction = pick(W_U.T[answers])  # [batch, d_model]
+    bias = 0.0 if b_U is None else pick(b_U[answers])  # [batch]
+
+    def scores(points: torch.Tensor) -> torch.Tensor:
+        final = model.ln_final(forward(points[:, : last + 1])[:, last])  # [runs * batch, d_model]
+        per_prompt = (final.view(-1, batch, final.shape[-1]) * direction).sum(-1) + bias  # [runs, batch]
+        return per_prompt.mean(1)  # LogitDiff's mean over prompts
+
+    return scores
+
+
+def _value(score_path: Callable[[torch.Tensor], torch.Tensor], embeddings: torch.Tensor) -> float:
+    """The target at one set of embeddings, or an AnalysisError when it cannot be read from this model's logits."""
     with torch.no_grad():
         try:
-            value = score_runs(metric, forward(model.embed(tokens))[None])
+            value = score_path(embeddings)
         except (IndexError, RuntimeError) as e:
-            raise AnalysisError(f"the target cannot be read from this model's logits for tokens {list(tokens.shape)}: {e}") from e
+            raise AnalysisError(
+                f"the target cannot be read from this model's logits for tokens {list(embeddings.shape[:2])}: {e}"
+            ) from e
     if value.numel() != 1:
         raise AnalysisError(f"the target must be one number per run; got {value.numel()}")
     return float(value)
@@ -169,9 +203,9 @@ def integrated_gradients(
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise AnalysisError(f"batch_rows must be a positive integer; got {batch_rows!r}")
     alphas, weights = gauss_legendre(steps)
-    metric_value = _check_metric(model, tokens, metric)
-    forward = embedding_forward(model, n_pos)
+    score_path = path_scores(model, metric, tokens)
     inputs = model.embed(tokens).detach()
+    metric_value = _value(score_path, inputs)
     start = baseline_embedding(model, tokens, baseline)
     delta = inputs - start
     total_grad = torch.zeros_like(inputs, dtype=torch.float32)
@@ -180,12 +214,11 @@ def integrated_gradients(
         alpha = torch.tensor(alphas[first : first + per_forward], device=inputs.device, dtype=inputs.dtype)
         weight = torch.tensor(weights[first : first + per_forward], device=inputs.device, dtype=torch.float32)
         points = (start[None] + alpha[:, None, None, None] * delta[None]).flatten(0, 1).requires_grad_(True)
-        scores = _scores_of_runs(metric, forward(points), batch)  # [runs]
+        scores = score_path(points)  # [runs]
         (grad,) = torch.autograd.grad(scores.sum(), points)  # the runs are independent: one backward
         total_grad += (grad.view(len(alpha), batch, n_pos, -1).float() * weight[:, None, None, None]).sum(0)
     scores = (delta.float() * total_grad).sum(-1)
-    with torch.no_grad():
-        baseline_value = float(score_runs(metric, forward(start)[None]))
+    baseline_value = _value(score_path, start)
     change = metric_value - baseline_value
     error = float(scores.sum()) - change
     return Saliency(
@@ -206,9 +239,11 @@ def integrated_gradients(
 def gradient_x_input(model: Transformer, tokens: torch.Tensor, metric: Metric) -> Saliency:
     """The gradient of `metric` at each token embedding, dotted with that embedding: `[batch, pos]`."""
     tokens = check_tokens(model, tokens)
-    metric_value = _check_metric(model, tokens, metric)
-    inputs = model.embed(tokens).detach().requires_grad_(True)
-    score = _scores_of_runs(metric, embedding_forward(model, tokens.shape[1])(inputs), tokens.shape[0])[0]
+    score_path = path_scores(model, metric, tokens)
+    inputs = model.embed(tokens).detach()
+    metric_value = _value(score_path, inputs)
+    inputs.requires_grad_(True)
+    score = score_path(inputs)[0]
     (grad,) = torch.autograd.grad(score, inputs)
     return Saliency(
         method="gradient_x_input",

@@ -145,7 +145,7 @@ class SaliencyPage {
     const options = {
       title: `${METHOD_NAMES[method]}: ${d.methods[method].target}`,
       exportName: `saliency-${method}`,
-      scale: heuristic ? { scheme: "Oranges", label: "share of attention (heuristic)", format: ".4g" } : { kind: "diverging", scheme: "RdBu", reverse: true, label: "attribution", format: ".4g" },
+      scale: heuristic ? { scheme: "Oranges", label: "share of attention (heuristic)", format: ".4g" } : { kind: "diverging", scheme: "RdBu", label: "attribution", format: ".4g" },
       notice: heuristic ? "a heuristic: not an attribution of the target" : "",
     };
     if (this.strip) this.strip.update(data, options);
@@ -169,7 +169,7 @@ class SaliencyPage {
       colTitle: "token",
       tokenLabels: true,
       format: ".3f",
-      scale: { kind: "diverging", scheme: "RdBu", reverse: true, domain: [-1, 0, 1], label: "score ÷ largest |score|", format: ".3f" },
+      scale: { kind: "diverging", scheme: "RdBu", domain: [-1, 0, 1], label: "score ÷ largest |score|", format: ".3f" },
     };
     if (this.compare) this.compare.update(data, options);
     else this.compare = heatmap($("compare"), data, options);
