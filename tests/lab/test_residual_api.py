@@ -88,7 +88,11 @@ def test_a_chosen_target_colours_every_column(client, induction_model):
         ({"model": "austen-bpe", "prompt": {"text": TEXT}, "answer": " Darcy Bennet"}, "answer", "is 2 tokens"),
         ({"model": "austen-bpe", "prompt": {"text": TEXT}, "target": "Elizabeth Bennet"}, "target", "give one token"),
         ({"model": "induction-2l", "prompt": {"ids": INDUCTION_IDS}, "wrong": "x"}, "wrong", "give an id from 0 to 127"),
-        ({"model": "induction-2l", "prompt": {"ids": INDUCTION_IDS}, "layer": 3}, "layer", "3 streams"),
+        (
+            {"model": "induction-2l", "prompt": {"ids": INDUCTION_IDS}, "layer": 3},
+            "layer",
+            "layer 3 is out of range: induction-2l has 3 residual streams (-3 to 2)",
+        ),
         ({"model": "induction-2l", "prompt": {"ids": INDUCTION_IDS}, "position": 11}, "position", "11 is out of range"),
         ({"model": "induction-2l", "prompt": {"ids": INDUCTION_IDS}, "answer": "5", "wrong": "5"}, "wrong", "same token"),
         ({"model": "induction-2l", "prompt": {"ids": list(range(50))}}, "prompt", "reads at most 49 tokens"),

@@ -26,10 +26,10 @@ def schema() -> dict[str, Any]:
     return {"settings": SETTINGS.to_json(), "limits": {"positions": MAX_POSITIONS}}
 
 
-def checked_index(value: int, count: int, what: str, field: str) -> int:
+def checked_index(value: int, count: int, field: str, holder: str) -> int:
     """`value` (negative counts from the end) as an index in [0, count), or an ApiError naming the range."""
     if not -count <= value < count:
-        raise ApiError(f"{what} {value} is out of range: this has {count} ({-count} to {count - 1})", status=422, field=field)
+        raise ApiError(f"{field} {value} is out of range: {holder} ({-count} to {count - 1})", status=422, field=field)
     return value % count
 
 
@@ -42,8 +42,8 @@ def run(body: ResidualBody, request: Request) -> Response:
         prompt = read_prompt(held, body.prompt, max_tokens=MAX_POSITIONS)
         n_pos = len(prompt.ids)
         streams = compute.stream_count(model)
-        layer = checked_index(body.layer, streams, f"stream (layer) of {held.entry.id}'s {streams} streams:", "layer")
-        position = checked_index(body.position, n_pos, "position of the prompt's tokens:", "position")
+        layer = checked_index(body.layer, streams, "layer", f"{held.entry.id} has {streams} residual streams")
+        position = checked_index(body.position, n_pos, "position", f"the prompt has {n_pos} tokens")
         target = read_token(held, body.target, "target") if body.target else None
         tokens = prompt.tensor(model.W_E.device)
         with held.lock, torch.no_grad():
