@@ -32,6 +32,13 @@ def test_the_schema_lists_the_settings(client):
     assert names == ["method", "target", "position", "answer", "wrong", "baseline", "steps"]
 
 
+def test_the_pages_methods_are_the_engines():
+    from llm_workings.analysis.saliency import METHODS as ENGINE_METHODS
+    from llm_workings.lab.saliency.settings import METHODS
+
+    assert METHODS == ENGINE_METHODS
+
+
 def test_logit_difference_scores_are_the_engines(client, austen_model):
     answer = run(client, model="austen-bpe", prompt={"text": TEXT}, answer=" Darcy", wrong=" Bennet", position=-3, steps=16)
     assert answer.status_code == 200, answer.text

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ...analysis.saliency import METHODS
 from ..prompts import PromptIn
 from ..settings import Setting, SettingsTable
 
+# analysis.saliency.METHODS, written out: importing the engine would import torch at the lab's start
+METHODS = ("gradient_x_input", "integrated_gradients", "attention_rollout")
 MAX_POSITIONS = 128
 MAX_STEPS = 256
 ANSWER_CHARS = 100
@@ -18,7 +19,7 @@ SETTINGS = SettingsTable(
             "integrated_gradients",
             "Method",
             "Which scores colour the tokens. All three are computed at once, so switching costs nothing.",
-            choices=METHODS,
+            choices=(METHODS[1], METHODS[0], METHODS[2]),  # integrated gradients first: the default
             group="view",
         ),
         Setting(
