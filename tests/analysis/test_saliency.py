@@ -153,3 +153,13 @@ def test_runner_reports_the_completeness_error():
     result, headline = run_analysis("austen-bpe", "saliency", steps=32)
     assert result.method == "integrated_gradients" and result.steps == 32
     assert f"completeness error {result.completeness_error:+.3g}" in headline
+
+
+def test_llmw_analyze_saliency_takes_steps_and_a_baseline(tmp_path, capsys):
+    from llm_workings import cli
+
+    assert cli.main(["analyze", "induction-2l", "saliency", "--steps", "16", "--baseline", "0", "--out", str(tmp_path)]) == 0
+    assert "completeness error" in capsys.readouterr().out
+    data = json.loads((tmp_path / "saliency.json").read_text())
+    assert data["result_type"] == "saliency" and data["steps"] == 16 and data["baseline"] == "0"
+    assert (tmp_path / "saliency.png").stat().st_size > 2000
