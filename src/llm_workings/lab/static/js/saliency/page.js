@@ -178,7 +178,7 @@ class SaliencyPage {
   drawCompleteness() {
     const ig = this.data.integrated;
     const number = (id, value, text = sig(value)) => el("b", { id, class: "num", "data-value": String(value), text });
-    const ok = ig.relative_error <= 0.01;
+    const ok = Number.isFinite(ig.relative_error) && ig.relative_error <= 0.01; // null: no change to attribute
     $("completeness").replaceChildren(
       el(
         "p",
