@@ -156,6 +156,8 @@ def _analyze(args: argparse.Namespace) -> int:
         "method": args.method,
         "property": args.property,
         "receivers": args.receivers.split(",") if args.receivers else None,
+        "steps": args.steps,
+        "baseline": args.baseline,
     }
     try:
         result, headline = run_analysis(
@@ -175,7 +177,7 @@ ANALYSES_HELP = (
     "logit-lens, dla (direct logit attribution), heads (previous-token, duplicate-token and induction "
     "scores, entropy), composition (Q/K/V composition scores), patching, path-patching, "
     "attribution-patching (with its correlation to true patching), ablation, fourier (modular addition), "
-    "probe (language models)"
+    "probe (language models), saliency (integrated gradients, with gradient x input and attention rollout)"
 )
 
 
@@ -311,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--method", choices=["zero", "mean", "resample"], help="ablation method (default mean)")
     analyze.add_argument("--property", help="probe: speaker-line, next-space or inside-quotation")
+    analyze.add_argument("--steps", type=int, help="saliency: integrated-gradients steps (default 64)")
+    analyze.add_argument("--baseline", help="saliency: 'zero' (default) or a token id whose embedding starts the path")
     analyze.set_defaults(run=_analyze)
 
     tune = commands.add_parser(
