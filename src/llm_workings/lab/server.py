@@ -49,7 +49,16 @@ SAFETY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-PAGES: tuple[Page, ...] = (backprop.PAGE, tokens.PAGE, inside.PAGE, heads.PAGE, residual.PAGE, saliency.PAGE, train.PAGE, steering.PAGE)
+PAGES: tuple[Page, ...] = (
+    backprop.PAGE,
+    tokens.PAGE,
+    inside.PAGE,
+    heads.PAGE,
+    residual.PAGE,
+    saliency.PAGE,
+    train.PAGE,
+    steering.PAGE,
+)
 SERVICES = (models.router, jobs.router, prompts.router)
 HOME = "index.html"
 log = logging.getLogger("llm_workings.lab")
