@@ -155,15 +155,14 @@ class ModelActivations:
         }
 
     def _refill(self, index: int, rank: int, world: int) -> torch.Tensor:
-        ctx = self.tokens.context
-        n_seq = -(-self.buffer_tokens // ctx)
         rng = np.random.default_rng([self.seed, index, rank, world])
-        parts, held = [], 0
-        for start in range(0, n_seq, self.harvest_batch):
-            chunk = self.read(self.tokens.sequences(rng, min(self.harvest_batch, n_seq - start)).to(self.model.W_E.device))
+        parts, rows = [], 0
+        while rows < self.buffer_tokens:  # sequences may be shorter than the context (a task's variable lengths)
+            needed = -(-(self.buffer_tokens - rows) // self.tokens.context)
+            chunk = self.read(self.tokens.sequences(rng, min(self.harvest_batch, needed)).to(self.model.W_E.device))
             parts.append(chunk.reshape(-1, self.d_in).cpu())
-            held += parts[-1].numel() * 4
-            self.peak_bytes = max(self.peak_bytes, held + chunk.numel() * 4)
+            rows += len(parts[-1])
+            self.peak_bytes = max(self.peak_bytes, rows * self.d_in * 4 + chunk.numel() * 4)
         acts = torch.cat(parts)[: self.buffer_tokens]
         del parts
         order = torch.randperm(len(acts), generator=torch.Generator().manual_seed(int(rng.integers(2**62))))
