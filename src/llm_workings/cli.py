@@ -208,7 +208,7 @@ def _sae_train(args: argparse.Namespace, extra: list[str]) -> int:
             out = args.out or f"runs/saes/{args.recipe}"
             train_recipe(SAE_RECIPES[args.recipe], out, progress=not args.no_progress)
             return 0 if (Path(out) / "card.json").is_file() else 130
-        if not (args.model and args.hook and args.d_sae):
+        if not args.model or not args.hook or args.d_sae is None:
             raise SAEError("give --recipe NAME, or --model, --hook and --d-sae (and --k for topk/batchtopk)")
         defaults = SAETrainConfig().to_dict()
         unknown = sorted(set(overrides) - set(defaults))

@@ -83,7 +83,7 @@ SAE_RECIPES: dict[str, SAERecipe] = {
             d_sae=1024,
             k=16,
             summary="TopK SAE (8x expansion) on the residual stream entering block 2 of austen-bpe",
-            train=dict(steps=1200, batch_size=1024, lr=1e-3, lr_decay_steps=300, buffer_tokens=32768, dead_after_tokens=200_000),
+            train=dict(steps=800, batch_size=1024, lr=1e-3, lr_decay_steps=200, buffer_tokens=32768, dead_after_tokens=200_000),
         ),
         SAERecipe(
             name="induction-2l-z0-topk",
@@ -127,8 +127,10 @@ def evaluation_tokens(model_name: str | os.PathLike, n: int = EVAL_SEQUENCES) ->
     return TaskTokens(build_task(recipe), context).sequences(np.random.default_rng(EVAL_SEED), n)
 
 
-def train_recipe(recipe: SAERecipe, out_dir: str | os.PathLike, progress: bool = True) -> Path:
-    """Train one bundled SAE into `out_dir` (resumable), then write its card with the measured metrics."""
+def train_recipe(recipe: SAERecipe, out_dir: str | os.PathLike, progress: bool = True, reproduce_out: str | None = None) -> Path:
+    """Train one bundled SAE into `out_dir` (resumable), then write its card with the measured metrics;
+    `reproduce_out` is the folder the card's command names (by default `out_dir` as given)."""
+    reproduce_out = os.fspath(out_dir) if reproduce_out is None else reproduce_out
     out_dir = Path(out_dir)
     model, _ = load(recipe.model)
     train_cfg = recipe.train_config()
@@ -156,7 +158,7 @@ def train_recipe(recipe: SAERecipe, out_dir: str | os.PathLike, progress: bool =
         "sae_config": recipe.sae_config(model).to_dict(),
         "train_config": train_cfg.to_dict(),
         "tokens": {"training": source.tokens.name, "evaluation": f"{len(tokens)} held-out sequences of {tokens.shape[1]} tokens"},
-        "reproduce": f"llmw sae train --recipe {recipe.name} --out {shlex.quote(os.fspath(out_dir))}",
+        "reproduce": f"llmw sae train --recipe {recipe.name} --out {shlex.quote(reproduce_out)}",
         "dtype": dtype,
         "metrics": float16 if dtype == "float16" else float32,
         "float32_metrics": float32,
