@@ -17,6 +17,7 @@ from llm_workings.sae import (
     SAEError,
     SAETrainConfig,
     SAETrainer,
+    activation_width,
     cache_activations,
     geometric_median,
     load_sae,
@@ -148,6 +149,8 @@ def test_per_head_hooks_are_flattened_or_one_head_is_read(tiny_model, tiny_ids):
     tokens = CorpusTokens(tiny_ids, 16)
     assert ModelActivations(tiny_model, "blocks.0.attn.hook_z", tokens, buffer_tokens=64).d_in == 16
     assert ModelActivations(tiny_model, "blocks.0.attn.hook_z", tokens, buffer_tokens=64, head_index=1).d_in == 8
+    assert activation_width(tiny_model, "ln_final.hook_normalized") == 16  # a hook past the last block
+    assert activation_width(tiny_model, "blocks.1.mlp.hook_post") == 64
 
 
 def test_a_cache_serves_the_rows_it_was_written_with(tmp_path, source):

@@ -68,7 +68,7 @@ def hook_reader(model: Transformer, hook_name: str, head_index: int | None = Non
 
         keep.reads_only = True
         with torch.no_grad(), model.hooks([(hook_name, keep)]):
-            model(tokens, stop_at_layer=stop) if stop is not None else model(tokens, return_type=None)
+            model(tokens, stop_at_layer=stop) if stop is not None else model(tokens)  # ln_final's hooks need the end
         x = seen["x"]
         if x.ndim == 4:  # [batch, pos, head, d_head]
             x = x[:, :, head_index] if head_index is not None else x.flatten(-2)
