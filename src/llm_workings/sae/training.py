@@ -111,10 +111,12 @@ class SAETrainer:
         run_dir: str | Path | None = None,
         progress: bool = True,
         on_step: Callable[[int, dict[str, float]], None] | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         """`source` gives `batch(step, batch_size)` and `describe()` (activations.ModelActivations or
         CachedActivations); its width must be the SAE's d_in. `on_step(step, metrics)` is called after every
-        update, and an exception it raises stops training (the last checkpoint stays)."""
+        update, and an exception it raises stops training (the last checkpoint stays). `device` is where the
+        SAE trains (e.g. "cuda:0" with NCCL, one device per rank); batches are moved there."""
         if source.d_in != sae_config.d_in:
             raise SAEError(
                 f"the SAE has d_in={sae_config.d_in}, but its activations ({sae_config.hook_name}) are {source.d_in} wide"
@@ -131,12 +133,14 @@ class SAETrainer:
         if sae_config.architecture == "jumprelu":
             settings |= {"bandwidth": tc.jumprelu_bandwidth, "init_threshold": tc.jumprelu_init_threshold}
         self.sae = build_sae(sae_config, **settings)
-        self.state = TrainingState(self.sae)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.state = TrainingState(self.sae).to(self.device)
         self.unit_decoder = tc.unit_decoder(sae_config.architecture)
         self.rank, self.world = rank_and_world()
         self.objective: nn.Module = _Objective(self.sae)
         if self.world > 1:
-            self.objective = nn.parallel.DistributedDataParallel(self.objective, broadcast_buffers=False)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.objective = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, broadcast_buffers=False)
         self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
         self._stop = threading.Event()
 
@@ -189,7 +193,7 @@ class SAETrainer:
     def _initialise(self) -> None:
         tc, sae = self.train_cfg, self.sae
         sae.init_weights(tc.seed, 1.0 if self.unit_decoder else tc.decoder_init_norm)
-        sample = torch.cat([self.source.batch(i, tc.batch_size) for i in range(tc.init_batches)])
+        sample = torch.cat([self.source.batch(i, tc.batch_size) for i in range(tc.init_batches)]).to(self.device)
         if self.world > 1:
             gathered = [torch.empty_like(sample) for _ in range(self.world)]
             dist.all_gather(gathered, sample)
@@ -254,11 +258,11 @@ class SAETrainer:
 
     def log_density(self) -> torch.Tensor:
         tokens = max(self.state.window_tokens.item(), 1.0)
-        return torch.log10(self.state.window_fires / tokens + 1e-10).float()
+        return torch.log10(self.state.window_fires / tokens + 1e-10).float().cpu()
 
     def folded(self) -> SparseAutoencoder:
         """A copy of the SAE that reads raw activations: the input scale folded into its weights."""
-        sae = copy.deepcopy(self.sae).eval()
+        sae = copy.deepcopy(self.sae).cpu().eval()
         sae.fold_input_scale(self.state.input_scale.item())
         return sae
 
@@ -271,8 +275,8 @@ class SAETrainer:
         tc, sae, state = self.train_cfg, self.sae, self.state
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(tc, step)
-        x = self.source.batch(step, tc.batch_size).to(sae.W_enc.device) * state.input_scale.float()
-        dead = self.dead().to(x.device)
+        x = self.source.batch(step, tc.batch_size).to(self.device) * state.input_scale.float()
+        dead = self.dead()
         loss, (mse, terms) = self.objective(x, self._coefficient(step), dead)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -289,7 +293,7 @@ class SAETrainer:
         if self.world > 1:
             dist.all_reduce(stats)
             stats[-3:] /= self.world
-        fires = stats[:-3].cpu()
+        fires = stats[:-3]
         with torch.no_grad():
             if self.unit_decoder:
                 sae.W_dec.div_(sae.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
@@ -324,7 +328,7 @@ class SAETrainer:
             x = torch.cat(gathered)
         loss = (sae.forward(x) - x).pow(2).sum(-1)
         gen = torch.Generator().manual_seed(self.train_cfg.seed * 1_000_003 + step)
-        chosen = torch.multinomial((loss.pow(2) + 1e-12).cpu(), n_dead, replacement=n_dead > len(x), generator=gen)
+        chosen = torch.multinomial((loss.pow(2) + 1e-12).cpu(), n_dead, replacement=n_dead > len(x), generator=gen).to(x.device)
         directions = x[chosen] / x[chosen].norm(dim=1, keepdim=True).clamp(min=1e-8)
         alive = ~dead
         enc_norm = sae.W_enc[:, alive].norm(dim=0).mean().item() if alive.any() else 1.0
@@ -336,7 +340,7 @@ class SAETrainer:
             for moment in self.optimizer.state.get(param, {}).values():
                 if moment.ndim:  # exp_avg and exp_avg_sq, not the step count
                     moment.index_fill_(latent_axis, idx, 0.0)
-        self.state.tokens_since_fired[idx.cpu()] = 0
+        self.state.tokens_since_fired[idx] = 0
 
     @contextlib.contextmanager
     def _ctrl_c_stops(self) -> Iterator[None]:
