@@ -22,7 +22,7 @@ from .pair import Pair
 from .settings import RESIDUAL
 
 TOP_K = 8  # next-token alternatives shown for picking the answers
-FLOPS_PER_SECOND = 2e10  # a cautious CPU figure: a sweep estimated above a second of it runs as a job
+FLOPS_PER_SECOND = 1e10  # about what one CPU thread did here on small models: a sweep estimated above a second runs as a job
 MAX_NOW_SECONDS = 1.0
 QKV = ("q", "k", "v")
 MAX_HEAD_ROWS = 48  # beyond this many later heads, path patching shows each later layer's heads together only

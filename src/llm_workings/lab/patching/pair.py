@@ -82,7 +82,9 @@ def read_answer(held: Any, answer: AnswerIn, field: str) -> Answer:
     if answer.id is not None:
         if not 0 <= answer.id < d_vocab:
             raise ApiError(
-                f"{field} token id {answer.id} is outside {name}'s vocabulary: ids run from 0 to {d_vocab - 1}", field=field
+                f"{field} token id {answer.id} is outside {name}'s vocabulary: ids run from 0 to {d_vocab - 1}",
+                status=422,
+                field=field,
             )
         text = held.tokenizer.token_text([answer.id])[0] if held.tokenizer is not None else str(answer.id)
         return Answer(answer.id, text)
