@@ -220,6 +220,7 @@ def test_bad_pairs_are_refused_by_name(client, change, field, words):
         ("pair", {"answer": {"text": "a"}}, "answer", ["no text tokenizer", "token id"]),
         ("pair", {"answer": {"id": 500}}, "answer", ["outside induction-2l's vocabulary", "127"]),
         ("pair", {"corrupted": dict(PRESETS["induction-2l"]["clean"])}, "corrupted", ["score the same"]),
+        ("sweep", {"corrupted": dict(PRESETS["induction-2l"]["clean"])}, "corrupted", ["score the same"]),
     ],
 )
 def test_what_the_model_lacks_is_refused_by_name(client, route, change, field, words):
