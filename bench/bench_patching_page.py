@@ -1,6 +1,6 @@
 """The Patching page's full resid_pre sweep against bench_patching.py's direct call, side by side.
 
-    HF_HUB_OFFLINE=1 python bench/bench_patching_page.py [--rounds N] [--pos P] [--layers L]
+    HF_HUB_OFFLINE=1 python bench/bench_patching_page.py [--rounds N] [--pos P] [--layers L] [--threads T]
 
 A GPT-2-small-shape checkpoint (12 layers, d_model 768, 12 heads, vocab 50257) with random weights
 is built offline and saved to a temp directory, as bench_patching.py builds it. The lab serves it
@@ -69,7 +69,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pos", type=int, default=16, help="sequence length")
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     config = GPT2Config(n_layer=args.layers, bos_token_id=0, eos_token_id=0)
     gen = torch.Generator().manual_seed(0)
