@@ -95,6 +95,11 @@ def test_induction_preset_every_cell_the_toolkits_and_the_known_answer(checkpoin
     url = tab.page.url
     again = open_page(checkpoint_tab, "?" + url.split("?", 1)[1])
     assert page_map(again, "sweep")["values"] == sweep["values"]
+    # docs/analysis.md's answer: the previous-token head L0H2 reaches the induction heads through their keys
+    again.page.evaluate("patchingPage.applyQuery(document.getElementById('checkpoint-keys').dataset.query)")
+    settle(again)
+    q, k, v = page_map(again, "path")["normalized"][:3]  # the row "L1 heads": q, k, v
+    assert k < 0.05 and q > 0.99 and v > 0.99
     assert_clean(tab)
 
 

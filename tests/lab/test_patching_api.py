@@ -125,6 +125,13 @@ def test_path_patching_and_ablation_are_the_toolkits(client, induction_model):
     assert out["clean"] == pytest.approx(13.585, abs=1e-3)
 
 
+def test_neurons_are_ablated_with_heads_as_the_toolkit_does(client, austen_model):
+    clean, _, metric = tensors("austen-bpe", austen_model)
+    out = client.post("/api/patching/ablate", json=preset("austen-bpe", components=["L0N17", "L2H2"], method="mean")).json()
+    assert out["value"] == pytest.approx(ablate(austen_model, clean, ["L0N17", "L2H2"], "mean", metric), abs=1e-5)
+    assert out["value"] != pytest.approx(out["clean"], abs=1e-4)
+
+
 def test_probability_and_loss_score_the_answer_after_the_last_token(client, austen_model):
     clean, corrupted, _ = tensors("austen-bpe", austen_model)
     answer = austen_model.tokenizer.encode(',"')[0]
