@@ -54,3 +54,22 @@ def hf_checkpoint_paths(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("checkpoints")
     return tuple(str(build_checkpoint(family, root / f"{family}-random")) for family in ("gpt2", "neox", "llama"))
+
+
+# A random-weight character model deep enough that a patching sweep over a long prompt takes seconds,
+# so that a test can watch it run as a job and cancel it part-way (the Patching page's tests).
+DEEP_MODEL_TEXT = "the quick brown fox jumps over the lazy dog, and then the dog sleeps. "
+
+
+@pytest.fixture(scope="session")
+def deep_model_dir(tmp_path_factory):
+    """An 8-layer, d_model 128 model saved by Transformer.save with a char tokenizer, in "deep-random"
+    (catalog id "cli.deep-random" when given to the lab with --model)."""
+    from llm_workings.tokenizers import CharTokenizer
+    from llm_workings.transformer import Transformer, TransformerConfig
+
+    tok = CharTokenizer.train(DEEP_MODEL_TEXT)
+    cfg = TransformerConfig(d_model=128, n_layers=8, n_heads=4, d_vocab=tok.vocab_size, n_ctx=64, name="deep-random")
+    path = tmp_path_factory.mktemp("deep") / "deep-random"
+    Transformer(cfg, tok).init_weights(0).save(path)
+    return path

@@ -166,3 +166,23 @@ def checkpoint_tab(browser, checkpoint_lab) -> LabPage:
     yield make()
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def deep_lab(deep_model_dir):
+    """A lab serving the bundled models and the deep random model of tests/conftest.py, "cli.deep-random",
+    on which a patching sweep of a long prompt takes seconds: long enough to watch and cancel."""
+    from llm_workings.lab.config import LabConfig
+
+    server = serve_in_thread(LabConfig(models=(str(deep_model_dir),)))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def deep_tab(browser, deep_lab) -> LabPage:
+    """A tab on `deep_lab`."""
+    make, contexts = _tab_maker(browser, deep_lab)
+    yield make()
+    for context in contexts:
+        context.close()

@@ -184,6 +184,11 @@ def _patch_where(name: str, source: torch.Tensor, masks: torch.Tensor) -> Callab
     return hooks_for
 
 
+def _sizes(source: torch.Tensor, axes: tuple[str, ...], indexed: tuple[str, ...]) -> list[int]:
+    """The lengths of the `indexed` axes of a cached activation `[batch, *axes]`."""
+    return [source.shape[1 + axes.index(axis)] for axis in indexed]
+
+
 def activation_patch(
     model: Transformer,
     clean: torch.Tensor,
@@ -195,9 +200,13 @@ def activation_patch(
     direction: Direction = "denoise",
     batch_size: int = 64,
     progress: bool = True,
+    on_layer: Callable[[int, torch.Tensor], None] | None = None,
 ) -> PatchingResult:
     """The general sweep: patch `activation` in each layer, one cell per index along the `indexed` axes
-    (e.g. ("pos",) for the residual stream, ("head",) or ("pos", "head") for head vectors)."""
+    (e.g. ("pos",) for the residual stream, ("head",) or ("pos", "head") for head vectors).
+
+    `on_layer(layer, scores)` is called after each layer with that layer's scores, shaped like one
+    row of the result; a caller may draw a partial result with it, or raise to stop the sweep."""
     axes = check_cells(model, activation, indexed)
     clean, corrupted = check_pair(model, clean, corrupted)
     layers = check_layers(model, layers)
@@ -211,7 +220,9 @@ def activation_patch(
         masks = cell_masks(tuple(source.shape[1:]), axes, indexed)
         patch = _patch_where(name, source, masks)
         values.append(score_stacked_runs(model, base_cache["resid_pre", layer], layer, len(masks), patch, metric, batch_size))
-    sizes = [source_cache[names[0]].shape[1 + axes.index(axis)] for axis in indexed]
+        if on_layer is not None:
+            on_layer(layer, values[-1].view(*_sizes(source, axes, indexed)))
+    sizes = _sizes(source_cache[names[0]], axes, indexed)
     labels = {"layer": [str(layer) for layer in layers]}
     for axis in ("pos", "dest_pos"):
         if axis in indexed:

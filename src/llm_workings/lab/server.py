@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import backprop, heads, inside, jobs, models, prompts, residual, saliency, steering, tokens, train
+from . import backprop, heads, inside, jobs, models, patching, prompts, residual, saliency, steering, tokens, train
 from .config import LabConfig
 from .errors import ApiError, describe_validation_error
 from .jobs.runs import remove_stale_temporaries
@@ -56,6 +56,7 @@ PAGES: tuple[Page, ...] = (
     heads.PAGE,
     residual.PAGE,
     saliency.PAGE,
+    patching.PAGE,
     train.PAGE,
     steering.PAGE,
 )
