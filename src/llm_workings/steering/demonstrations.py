@@ -3,6 +3,7 @@ so the tests, the benchmark and docs/steering.md quote the same numbers.
 
     demo = quotation_demo(model)     # austen-bpe: a probe's "inside a quotation" direction
     demo = speaker_demo(model)       # shakespeare-char: ROMEO minus JULIET at a speaker cue
+    demo = sae_latent_demo(model, sae)   # austen-bpe: a bundled SAE latent's decoder row
     demo.sweep.behaviour, demo.sweep.random_behaviour, demo.sweep.perplexity
 
 Each returns the vector, its sweep over 16 coefficients at the layer it was read at (with the
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,7 +23,7 @@ from ..data.corpora import load_corpus
 from ..data.text_labels import inside_quotation, text_windows
 from .build import from_contrast, from_probe
 from .sweep import SteeringSweep, TargetProbability, steering_sweep
-from .vector import SteeringVector
+from .vector import SteeringVector, from_decoder_row
 
 if TYPE_CHECKING:
     from ..transformer import Transformer
@@ -89,4 +90,36 @@ def quotation_demo(model: Transformer, layer: int = 3, n_windows: int = 40) -> D
     sweep = steering_sweep(
         model, vector, torch.linspace(-8, 8, COEFFICIENTS), TargetProbability(quote_ids), prompts, neutral, [layer]
     )
+    return Demonstration(vector, sweep, prompts, neutral)
+
+
+def sae_latent_demo(model: Transformer, sae: Any, tokens: torch.Tensor | None = None) -> Demonstration:
+    """austen-bpe with its bundled SAE (`austen-bpe-resid2-topk`): the decoder row of one latent,
+    added at every position of 32 held-out sequences (48 tokens) at the SAE's hook; the behaviour is
+    the probability that the next token is one of the latent's 10 top logit tokens
+    (`sae.dashboard.logit_effects`). The latent is chosen from the weights alone, before any
+    steering: of the latents that fire on the held-out tokens, the one whose decoder row raises a
+    single logit the most. Coefficients run from -2 to +2 times its largest activation there
+    (SAE steering's units: the latent's own activation)."""
+    from ..sae.bundled import evaluation_tokens
+    from ..sae.dashboard import latent_activations, logit_effects
+
+    tokens = evaluation_tokens("austen-bpe") if tokens is None else tokens
+    acts = latent_activations(sae, model, tokens)  # [batch, pos, d_sae]
+    alive = (acts > 0).flatten(0, 1).any(0)
+    rows = sae.W_dec.detach().float()
+    centred = (rows - rows.mean(1, keepdim=True)) * model.ln_final.w  # the final LayerNorm, folded
+    peak = (centred @ model.W_U).max(1).values.masked_fill(~alive, -torch.inf)
+    latent = int(peak.argmax())
+    top, _ = logit_effects(model, rows[latent], 10)
+    scale = float(acts[..., latent].max())
+    vector = from_decoder_row(
+        sae.cfg.hook_name,
+        rows[latent],
+        metadata={"latent": latent, "top_logits": [t["token"] for t in top], "max_activation": scale},
+    )
+    prompts, neutral = tokens[:32, :48], tokens[32:48]
+    metric = TargetProbability([t["id"] for t in top])
+    coefficients = torch.linspace(-2 * scale, 2 * scale, COEFFICIENTS)
+    sweep = steering_sweep(model, vector, coefficients, metric, prompts, neutral, [vector.layer])
     return Demonstration(vector, sweep, prompts, neutral)
