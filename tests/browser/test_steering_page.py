@@ -84,3 +84,18 @@ def test_a_checkpoint_runs_its_experiment_then_reveals(checkpoint_tab):
     assert plain[0][1:] == steered[0][1:] and plain != steered
     assert "positions=generated" in tab.page.url
     assert tab.errors == []
+
+
+def test_an_sae_latent_shows_its_hook_and_hides_the_layer(checkpoint_tab):
+    tab = checkpoint_tab
+    shown = opened(tab, "?model=austen-bpe&source=sae&latent=276&new_tokens=6")
+    body = {
+        "model": "austen-bpe",
+        "prompt": {"text": "She walked into the drawing-room, and"},
+        "settings": {"source": "sae", "latent": 276, "new_tokens": 6},
+    }
+    out = api(tab, "generate", body)
+    assert (shown["summary"], shown["steered"]) == (out["vector"]["summary"], out["steered"]["text"])
+    assert "blocks.2.hook_resid_pre" in shown["summary"]
+    assert not tab.page.is_visible('.control[data-name="layer"]') and tab.page.is_visible("#sae")
+    assert tab.errors == []

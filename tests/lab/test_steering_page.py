@@ -158,3 +158,48 @@ def test_the_sweep_is_the_engines(client, austen_model, quotation_sweep):
     assert quotation_sweep["behaviour"] == pytest.approx(sweep.behaviour[0].tolist(), rel=1e-5)
     assert quotation_sweep["random_perplexity"] == pytest.approx(sweep.random_perplexity[0].tolist(), rel=1e-5)
     assert quotation_sweep["vector"]["metadata"]["probe_test_accuracy"] > 0.85
+
+
+def test_an_sae_latent_is_its_decoder_row_at_the_saes_hook(client):
+    from llm_workings.sae.bundled import load_bundled
+
+    out = post(client, "generate", source="sae", sae="austen-bpe-resid2-topk", latent=276, new_tokens=4).json()
+    row = load_bundled("austen-bpe-resid2-topk").W_dec.detach()[276].float()
+    assert out["vector"]["hook"] == "blocks.2.hook_resid_pre" and out["vector"]["normalisation"] == "SAE decoder row"
+    assert out["vector"]["norm"] == pytest.approx(float(row.norm()), rel=1e-6)
+    assert out["vector"]["metadata"]["top_logits"].startswith("'ed' 'ing'")
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "status", "field", "says"),
+    [
+        ("austen-bpe", {"sae": "no-such-sae"}, 400, "sae", "unknown SAE 'no-such-sae'; the bundled ones are"),
+        ("austen-bpe", {"sae": "/etc"}, 400, "sae", "unknown SAE '/etc'"),
+        (
+            "shakespeare-char",
+            {"sae": "austen-bpe-resid2-topk"},
+            422,
+            "sae",
+            "austen-bpe-resid2-topk was trained on austen-bpe, not shakespeare-char",
+        ),
+        ("austen-bpe", {"latent": 5000}, 400, "latent", "latent must be from 0 to"),
+    ],
+)
+def test_a_bad_sae_choice_is_refused_by_name(client, model, settings, status, field, says):
+    prompt = {"text": "ROMEO:"} if model == "shakespeare-char" else PROMPT
+    response = post(client, "generate", model=model, prompt=prompt, source="sae", **settings)
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field and says in response.json()["error"]
+
+
+def test_the_sae_try_link_forces_its_suffixes_where_a_random_vector_does_not(client):
+    found = re.search(r'<a class="try" href="(\?[^"]*source=sae[^"]*)">', PAGE)
+    query = {k: v[0] for k, v in parse_qs(html.unescape(found.group(1)).lstrip("?")).items()}
+    settings = {
+        k: float(v) if SETTINGS.by_name[k].kind == "float" else int(v) if SETTINGS.by_name[k].kind == "int" else v
+        for k, v in query.items()
+        if k not in ("model", "measure")
+    }
+    s = post(client, "sweep", model=query["model"], **settings).json()
+    assert settings["target"] == "ed" and s["behaviour"][-1] > 4 * s["unsteered_behaviour"]  # "about sixfold" (0.11 -> 0.68)
+    assert max(s["random_behaviour"]) < 1.05 * s["unsteered_behaviour"]  # "never raises it"

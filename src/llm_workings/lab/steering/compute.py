@@ -105,7 +105,8 @@ def build_vector(held: Any, settings: dict[str, Any]) -> Any:
 
     if held.tokenizer is None:
         raise ApiError(f"{held.entry.id} reads task tokens, not text: pick a language model", status=422, field="model")
-    _check_layer(held, settings["layer"])
+    if settings["source"] != "sae":  # an SAE's vector sits at the SAE's own hook
+        _check_layer(held, settings["layer"])
     hook = ("resid_pre", settings["layer"])
     if settings["source"] == "pairs":
         pairs = parse_pairs(settings["pairs"])
@@ -123,6 +124,8 @@ def build_vector(held: Any, settings: dict[str, Any]) -> Any:
             except SteeringError as e:
                 raise ApiError(str(e), field="pairs") from None
 
+    elif settings["source"] == "sae":
+        return sae_vector(held, settings["sae"], settings["latent"])
     else:
         key = (held.entry.id, held.entry.stamp, "probe", settings["probe"], settings["layer"])
 
@@ -135,6 +138,39 @@ def build_vector(held: Any, settings: dict[str, Any]) -> Any:
 
     with held.lock:
         return VECTORS.get(key, build)
+
+
+def sae_vector(held: Any, name: str, latent: int) -> Any:
+    """Latent `latent`'s decoder row of the bundled SAE `name`, at the SAE's hook, with its top logit
+    tokens in the metadata (cached). Only bundled SAEs of this very model are accepted."""
+    from ...sae.bundled import bundled_card, list_bundled, load_bundled
+    from ...sae.dashboard import logit_effects
+    from ...steering import SteeringError, from_decoder_row
+
+    bundled = list_bundled()
+    if name not in bundled:
+        raise ApiError(f"unknown SAE {name!r}; the bundled ones are {', '.join(bundled)}", field="sae")
+    model_name = bundled_card(name)["model"]
+    if model_name != held.entry.id:
+        raise ApiError(f"{name} was trained on {model_name}, not {held.entry.id}", status=422, field="sae")
+
+    def build() -> Any:
+        sae = load_bundled(name)
+        if not 0 <= latent < sae.cfg.d_sae:
+            raise ApiError(
+                f"latent must be from 0 to {sae.cfg.d_sae - 1} ({name} has {sae.cfg.d_sae}); got {latent}", field="latent"
+            )
+        row = sae.W_dec.detach()[latent].float()
+        top, _ = logit_effects(held.model, row, 5)
+        try:
+            return from_decoder_row(
+                sae.cfg.hook_name, row, metadata={"latent": latent, "top_logits": " ".join(repr(t["token"]) for t in top)}
+            )
+        except SteeringError as e:
+            raise ApiError(str(e), status=422, field="sae") from None
+
+    with held.lock:
+        return VECTORS.get((held.entry.id, held.entry.stamp, "sae", name, latent), build)
 
 
 def neutral_tokens(held: Any) -> Any:

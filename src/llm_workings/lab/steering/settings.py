@@ -26,8 +26,9 @@ SETTINGS = SettingsTable(
             "probe",
             "Built from",
             "Prompt pairs: the mean (or PCA, or probe) of positive minus negative activations, read at each text's last token. "
-            "Probe: the weight of a logistic probe for a property of the text.",
-            choices=("pairs", "probe"),
+            "Probe: the weight of a logistic probe for a property of the text. "
+            "SAE latent: one latent's decoder row from a bundled sparse autoencoder, at the SAE's own hook.",
+            choices=("probe", "pairs", "sae"),
             group="vector",
         ),
         Setting(
@@ -56,6 +57,25 @@ SETTINGS = SettingsTable(
             "Probe for",
             "The property whose probe weight becomes the direction (unit norm).",
             choices=tuple(PROBES),
+            group="vector",
+        ),
+        Setting(
+            "sae",
+            "text",
+            "austen-bpe-resid2-topk",
+            "SAE",
+            "A bundled sparse autoencoder of this model (llmw sae list); the vector is added at its hook.",
+            max_length=100,
+            group="vector",
+        ),
+        Setting(
+            "latent",
+            "int",
+            276,
+            "Latent",
+            "The SAE latent whose decoder row is the direction; the coefficient is in units of its activation.",
+            min=0,
+            max=2**20,
             group="vector",
         ),
         Setting(

@@ -45,6 +45,8 @@ class SteeringPage {
       clearTimeout(this.typing);
       this.typing = setTimeout(() => this.setSetting("pairs", this.pairs.value), DELAY_MS);
     });
+    this.sae = $("sae");
+    this.sae.addEventListener("change", () => this.setSetting("sae", this.sae.value));
     this.target = $("target");
     this.target.addEventListener("change", () => this.setSetting("target", this.target.value));
     $("measure").addEventListener("click", () => this.measure());
@@ -110,12 +112,21 @@ class SteeringPage {
     this.controls.set(s);
     if (this.pairs.value !== s.pairs && document.activeElement !== this.pairs) this.pairs.value = s.pairs;
     if (this.target.value !== s.target) this.target.value = s.target;
-    const fromPairs = s.source === "pairs";
-    $("pairs-box").hidden = !fromPairs;
-    for (const name of ["aggregation", "probe"]) {
+    $("pairs-box").hidden = s.source !== "pairs";
+    $("sae-box").hidden = s.source !== "sae";
+    const shown = { aggregation: s.source === "pairs", probe: s.source === "probe", layer: s.source !== "sae", latent: s.source === "sae" };
+    for (const [name, visible] of Object.entries(shown)) {
       const control = document.querySelector(`.control[data-name="${name}"]`);
-      if (control) control.hidden = (name === "aggregation") !== fromPairs;
+      if (control) control.style.display = visible ? "" : "none"; // .control's display rule outranks [hidden]
     }
+    // The bundled SAEs of this model (the server refuses any other by name).
+    const saes = this.schema.saes.filter((x) => x.model === this.state.model);
+    const names = saes.map((x) => x.name);
+    if ([...this.sae.options].map((o) => o.value).join() !== [...names, s.sae].join()) {
+      this.sae.replaceChildren(...saes.map((x) => new Option(`${x.name} (${x.hook})`, x.name)));
+      if (!names.includes(s.sae)) this.sae.append(new Option(`${s.sae} (not an SAE of this model)`, s.sae));
+    }
+    this.sae.value = s.sae;
   }
 
   async show() {
@@ -136,6 +147,7 @@ class SteeringPage {
     banner.querySelector(".banner-message").textContent = error.message;
     this.controls.flag(error.field);
     this.pairs.classList.toggle("invalid", error.field === "pairs");
+    this.sae.classList.toggle("invalid", error.field === "sae");
     this.target.classList.toggle("invalid", error.field === "target");
   }
 
@@ -143,6 +155,7 @@ class SteeringPage {
     $("banner").hidden = true;
     this.controls.flag(null);
     this.pairs.classList.remove("invalid");
+    this.sae.classList.remove("invalid");
     this.target.classList.remove("invalid");
   }
 
@@ -152,6 +165,7 @@ class SteeringPage {
     const parts = [`hook ${vector.hook}`, `|vector| ${fmt(vector.norm)}`, vector.normalisation];
     if (acc !== undefined) parts.push(`probe accuracy on held-out positions ${fmt(acc)}`);
     if (vector.metadata.n_pairs !== undefined) parts.push(`${vector.metadata.n_pairs} pairs`);
+    if (vector.metadata.latent !== undefined) parts.push(`latent ${vector.metadata.latent}, its top logits ${vector.metadata.top_logits}`);
     $("vector-facts").textContent = parts.join(" · ");
   }
 

@@ -5,7 +5,7 @@
 import { parseIds } from "../prompt-input.js";
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const TEXTS = new Set(["pairs", "target"]); // text settings: never read as numbers
+const TEXTS = new Set(["pairs", "target", "sae"]); // text settings: never read as numbers
 
 export const DEFAULT_MODEL = "austen-bpe";
 export const DEFAULT_PROMPT = { text: "She walked into the drawing-room, and" };
