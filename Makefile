@@ -17,7 +17,7 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-# The benchmarks run peers (TransformerLens) beside ours: they need the "bench" extra too.
+# The benchmarks run peers beside ours: TransformerLens, Captum, SAELens and PEFT (the test extra) and the "bench" extra.
 # nanoGPT is never vendored: bench_nanogpt.py runs a checkout you name with NANOGPT=.
 bench:
 	@scripts/setup.sh bench
@@ -27,5 +27,13 @@ bench:
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_transformer.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_patching.py
 	$(PY) bench/bench_bpe.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_tokens.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_heads.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_saliency.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_patching_page.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_steering.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_lab_training.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_sae.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_lora.py
 	@if [ -n "$(NANOGPT)" ]; then $(PY) bench/bench_nanogpt.py --nanogpt "$(NANOGPT)"; \
 	else echo "bench_nanogpt skipped: give a local nanoGPT checkout, make bench NANOGPT=/path/to/nanoGPT"; fi
