@@ -21,15 +21,36 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from .errors import ApiError
+from .settings import invalid
 from .wire import encode_tensor
 
 SNAPSHOTS, INDEX, CARD, LAB_RUN = "snapshots", "index.json", "card.json", "lab-run.json"
 NOT_THIS_TASK = 422
+MODEL_ID_CHARS = 200
+MAX_STEP = 10**9
+
+
+def _model_id(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MODEL_ID_CHARS:
+        raise invalid(
+            f"must be a model id from GET /api/models (a string of 1 to {MODEL_ID_CHARS} characters); got {value!r:.80}"
+        )
+    return value
+
+
+def _step(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEP:
+        raise invalid(f"must be a snapshot's step, an integer from 0 to {MAX_STEP}; got {value!r:.80}")
+    return value
+
+
+ModelId = Annotated[str, BeforeValidator(_model_id)]  # a request's model id, checked for shape (the catalog says if it exists)
+Step = Annotated[int, BeforeValidator(_step)]  # a request's snapshot step
 
 
 def _read_json(path: Path) -> Any:

@@ -3,10 +3,11 @@
     tokens = repeated_random_tokens(model, batch=SEQUENCES, half=24, seed=0)   # [BOS, r, r]
     view = snapshot_view(model, tokens)        # scores, K-composition, losses, patterns
 
-Every number is the toolkit's: head scores from `analysis.head_scores` (ARENA's previous-token and
-induction scores), the K-composition from `analysis.composition_scores` (TransformerLens's
-all_composition_scores), patterns from `analysis.attention_patterns`, and the loss at each position
-from the model's own per-token loss.
+Every number is the toolkit's, from one forward pass per snapshot: the patterns as
+`analysis.attention_patterns` gives them, the head scores as `analysis.head_scores` computes them
+from those patterns (ARENA's previous-token and induction scores), the K-composition from
+`analysis.composition_scores` (TransformerLens's all_composition_scores), and the loss at each
+position from the model's own per-token loss.
 """
 
 from __future__ import annotations
@@ -33,21 +34,23 @@ class SnapshotView:
 def snapshot_view(model: Any, tokens: Any) -> SnapshotView:
     import torch
 
-    from ...analysis import attention_patterns, composition_scores, head_scores
+    from ...analysis import composition_scores
+    from ...analysis.heads import head_kind_score
 
-    with torch.no_grad():
-        scores = head_scores(model, tokens, kinds=("previous_token", "induction"))
-        losses = model(tokens, return_type="loss", loss_per_token=True)  # [batch, pos - 1]
-        patterns = attention_patterns(model, tokens[:1])[:, 0]  # [layer, head, q, k]
+    with torch.no_grad():  # one pass gives the losses and every pattern; the scores are read off the patterns
+        losses, cache = model.run_with_cache(
+            tokens, return_type="loss", loss_per_token=True, names_filter=lambda name: name.endswith("attn.hook_pattern")
+        )
+    pattern = torch.stack([cache["pattern", layer] for layer in range(model.cfg.n_layers)])  # [layer, batch, head, q, k]
     # The random baseline depends only on the shapes: drawn once per shape, not at every snapshot.
     k_comp = composition_scores(model, "K", baseline_samples=2).scores[0, :, 1, :].numpy()
     return SnapshotView(
-        previous_token=scores.scores["previous_token"].float().numpy(),
-        induction=scores.scores["induction"].float().numpy(),
+        previous_token=head_kind_score(pattern, tokens, "previous_token").float().numpy(),
+        induction=head_kind_score(pattern, tokens, "induction").float().numpy(),
         k_composition=np.asarray(k_comp, np.float32),
         composition_baseline=_baseline(model.cfg.d_model, model.cfg.d_head),
         loss_by_position=losses.mean(0).float().numpy(),
-        patterns=patterns.float().numpy(),
+        patterns=pattern[:, 0].float().numpy(),
     )
 
 

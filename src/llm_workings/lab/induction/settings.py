@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator
-
-from ..settings import Setting, SettingsTable, invalid
-
-MODEL_ID_CHARS = 200
-MAX_STEP = 10**9
+from ..settings import Setting, SettingsTable
+from ..snapshots import ModelId, Step
 
 SETTINGS = SettingsTable(
     (
@@ -35,23 +29,6 @@ SETTINGS = SettingsTable(
     )
 )
 
-
-def _model_id(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= MODEL_ID_CHARS:
-        raise invalid(
-            f"must be a model id from GET /api/models (a string of 1 to {MODEL_ID_CHARS} characters); got {value!r:.80}"
-        )
-    return value
-
-
-def _step(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEP:
-        raise invalid(f"must be a snapshot's step, an integer from 0 to {MAX_STEP}; got {value!r:.80}")
-    return value
-
-
-ModelId = Annotated[str, BeforeValidator(_model_id)]
-Step = Annotated[int, BeforeValidator(_step)]
 
 _Probe = SETTINGS.model("InductionProbe", unknown="unknown field {name!r}; expected fields from {known}")
 

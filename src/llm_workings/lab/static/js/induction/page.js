@@ -5,11 +5,9 @@
 
 import { Controls } from "../controls.js";
 import { Lesson } from "../lesson.js";
-import { fetchAhead, ReplayState, showNumber } from "../replay.js";
+import { ReplayPage, ReplayState, runPage, showNumber } from "../replay.js";
 import { heatmap } from "../views/heatmap.js";
 import { lineChart } from "../views/line-chart.js";
-import { modelPicker } from "../views/model-picker.js";
-import { scrubber } from "../views/scrubber.js";
 import { decodeTensor } from "../views/tensor.js";
 import { induction as api } from "./api.js";
 
@@ -20,14 +18,9 @@ function heads(nLayers, nHeads) {
   return Array.from({ length: nLayers * nHeads }, (_, i) => [Math.floor(i / nHeads), i % nHeads]);
 }
 
-class InductionPage {
+class InductionPage extends ReplayPage {
   constructor(schema) {
-    this.urlState = new ReplayState(schema, DEFAULT_MODEL);
-    this.state = this.urlState.parse(location.search);
-    this.series = null;
-    this.snapshots = new Map(); // step -> decoded snapshot view, fetched ahead
-    this.pending = 0; // requests in flight (the browser tests wait for 0)
-    this.asked = 0;
+    super(new ReplayState(schema, DEFAULT_MODEL), { pickerFilter: (e) => e.task === "induction" || (e.source === "run" && e.task === "unknown") });
     this.controls = new Controls(schema, { "": $("settings-probe") }, (name, value) => this.setSetting(name, value));
     this.lossChart = lineChart($("loss-chart"), { series: [] }, { title: "Loss when each snapshot was taken", xLabel: "step", yLabel: "loss (nats)", exportName: "induction-losses" });
     this.positionChart = lineChart($("position-chart"), { series: [] }, { title: "Loss by position on the probe", xLabel: "position of the predicted token", yLabel: "loss (nats)", exportName: "induction-loss-by-position" });
@@ -38,102 +31,16 @@ class InductionPage {
     this.lesson = new Lesson($("lesson"), this);
   }
 
-  async start() {
-    let ready = false;
-    this.picker = modelPicker($("model-picker"), {
-      value: this.state.model,
-      filter: (e) => e.task === "induction" || (e.source === "run" && e.task === "unknown"),
-      onChange: (id) => ready && this.setModel(id),
-    });
-    await this.picker.ready;
-    ready = true;
-    await this.show();
-  }
-
-  async track(request) {
-    this.pending += 1;
-    try {
-      return await request;
-    } finally {
-      this.pending -= 1;
-    }
-  }
-
-  writeUrl() {
-    history.replaceState(null, "", this.urlState.format(this.state));
-  }
-
-  async applyQuery(href) {
-    this.state = this.urlState.parse(new URL(href, location.href).search);
-    this.picker.setValue(this.state.model);
-    await this.show();
-  }
-
   probe() {
     return { model: this.state.model, ...this.state.settings };
   }
 
-  async show() {
-    this.controls.set(this.state.settings);
-    document.body.classList.toggle("blind", this.state.blind);
-    const key = JSON.stringify(this.probe());
-    if (this.seriesKey !== key) {
-      const asked = ++this.asked;
-      $("status").textContent = "Replaying the snapshots…";
-      try {
-        const series = await this.track(api.series(this.probe()));
-        if (asked !== this.asked) return;
-        this.clearRefusal();
-        this.seriesKey = key;
-        this.snapshots = new Map();
-        this.series = this.decodeSeries(series);
-        this.drawSeries();
-      } catch (error) {
-        if (asked !== this.asked) return;
-        this.refuse(error);
-        $("status").textContent = "";
-        return;
-      }
-    }
-    const steps = this.series.steps;
-    const index = this.state.step === null ? steps.length - 1 : Math.max(0, steps.indexOf(this.state.step));
-    this.scrub.select(index, { notify: false });
-    await this.showStep(index);
-    this.fetchAll();
+  seriesRequest() {
+    return api.series(this.probe());
   }
 
-  // Every snapshot's view, fetched ahead so scrubbing draws from memory (resolves when all are in).
-  fetchAll() {
-    const key = this.seriesKey;
-    this.allFetched = this.track(
-      fetchAhead(this.series.steps, (step) => api.snapshot({ ...this.probe(), step }).then((s) => this.decodeSnapshot(s)), this.snapshots),
-    ).then(() => key === this.seriesKey);
-    return this.allFetched;
-  }
-
-  setModel(id) {
-    this.state.model = id;
-    this.state.step = null;
-    this.writeUrl();
-    this.show();
-  }
-
-  setSetting(name, value) {
-    this.state.settings[name] = value;
-    this.writeUrl();
-    this.show();
-  }
-
-  refuse(error) {
-    const banner = $("banner");
-    banner.hidden = false;
-    banner.querySelector(".banner-message").textContent = error.message;
-    this.controls.flag(error.field);
-  }
-
-  clearRefusal() {
-    $("banner").hidden = true;
-    this.controls.flag(null);
+  snapshotRequest(step) {
+    return api.snapshot({ ...this.probe(), step });
   }
 
   decodeSeries(s) {
@@ -170,42 +77,18 @@ class InductionPage {
       },
       { bands: band },
     );
-    if (this.scrub) this.scrub.update({ steps }, { bands: band, index: steps.length - 1 });
-    else {
-      this.scrub = scrubber($("scrubber"), { steps }, { bands: band, index: steps.length - 1, onChange: (index) => this.scrubTo(index) });
-    }
+    this.mountScrubber($("scrubber"), steps, band);
     $("status").textContent = `${steps.length} snapshots, steps ${steps[0]} to ${steps[steps.length - 1]}` + (s.transition ? ` · ${s.transition.name}: steps ${s.transition.start_step} to ${s.transition.end_step}` : "");
   }
 
-  scrubTo(index) {
-    this.state.step = this.series.steps[index];
-    this.writeUrl();
-    this.showStep(index);
-  }
-
   // -- drawing one step ----------------------------------------------------------------------------
-  async showStep(index) {
+  drawSeriesAt(index) {
     const s = this.series;
-    const step = s.steps[index];
-    for (const chart of [this.lossChart, this.previousChart, this.inductionChart, this.compositionChart]) chart.mark(step);
+    for (const chart of [this.lossChart, this.previousChart, this.inductionChart, this.compositionChart]) chart.mark(s.steps[index]);
     showNumber($("num-loss"), s.loss[index]);
     showNumber($("num-repeated"), s.repeated_half_loss[index]);
     showNumber($("num-first"), s.firstCopy[index]);
     showNumber($("num-second"), s.secondCopy[index]);
-    let view = this.snapshots.get(step);
-    if (!view) {
-      const probe = this.probe();
-      try {
-        view = this.decodeSnapshot(await this.track(api.snapshot({ ...probe, step })));
-      } catch (error) {
-        this.refuse(error);
-        return;
-      }
-      if (JSON.stringify(probe) !== this.seriesKey) return;
-      this.snapshots.set(step, view);
-    }
-    if (this.series.steps[this.scrub.selected] !== step) return; // scrubbed on meanwhile
-    this.drawStep(view);
   }
 
   drawStep(view) {
@@ -260,17 +143,4 @@ class InductionPage {
   }
 }
 
-async function main() {
-  try {
-    const page = new InductionPage(await api.schema());
-    window.inductionPage = page; // for the browser tests and the console
-    await page.start();
-    document.body.dataset.ready = "true";
-  } catch (error) {
-    const banner = $("banner");
-    banner.hidden = false;
-    banner.querySelector(".banner-message").textContent = error.message;
-  }
-}
-
-main();
+runPage("inductionPage", async () => new InductionPage(await api.schema()));
