@@ -9,13 +9,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from browser_helpers import is_local
 
 from llm_workings import zoo
 from llm_workings.analysis.fourier import embedding_spectrum, key_frequencies
 from llm_workings.analysis.progress_measures import snapshot_measures
 from llm_workings.data.tasks import modular_addition
-
-from .browser_helpers import is_local
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 

@@ -9,11 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from browser_helpers import is_local
 
 from llm_workings import zoo
 from llm_workings.analysis import attention_patterns, head_scores, repeated_random_tokens
-
-from .browser_helpers import is_local
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 

@@ -191,7 +191,7 @@ RECIPES: dict[str, Recipe] = {
                 grad_clip=None,
                 eval_every=25,
                 checkpoint_every=250,
-                snapshots="every:50:0-700+800,1000,1250,1500",  # grokking (about 275 to 700) spans 8 or more
+                snapshots="every:50:0-700+800,1000,1500",  # grokking (about 275 to 700) spans 8 or more
                 snapshot_dtype="float16",
                 seed=0,
             ),
