@@ -35,6 +35,7 @@ from .metrics import LogitDiff, NextTokenLoss
 from .patching import PatchingResult, activation_patch, patch_heads, patch_residual
 from .path_patching import PathPatchingResult, path_patch
 from .probing import LayerProbes, ProbeResult, harvest, probe_layers, train_probe
+from .progress_measures import ProgressMeasures, progress_measures
 from .results import Result
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "patch_residual",
     "path_patch",
     "probe_layers",
+    "progress_measures",
     "repeated_random_tokens",
     "train_probe",
     # what they return
@@ -84,5 +86,6 @@ __all__ = [
     "PatchingResult",
     "PathPatchingResult",
     "ProbeResult",
+    "ProgressMeasures",
     "Result",
 ]
