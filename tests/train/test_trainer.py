@@ -68,7 +68,12 @@ def test_snapshot_specs() -> None:
     assert snapshot_steps("every:30", 100) == [0, 30, 60, 90, 100]
     assert snapshot_steps("5, 0,50", 50) == [0, 5, 50]
     assert snapshot_steps("none", 10) == []
-    for bad in ("log:1", "every:0", "sometimes", "0,200"):
+    # unions and spans: dense through a transition, sparse elsewhere; both ends of a span are kept
+    assert snapshot_steps("every:100+every:25:300-400", 500) == [0, 100, 200, 300, 325, 350, 375, 400, 500]
+    assert snapshot_steps("every:40:0-100+7", 200) == [0, 7, 40, 80, 100]
+    span = snapshot_steps("log:4:10-1000", 1000)
+    assert span[0] == 10 and span[-1] == 1000 and len(span) == 4
+    for bad in ("log:1", "every:0", "sometimes", "0,200", "every:5:80-20", "every:5:0-200", "every:5+", "log:3:5"):
         with pytest.raises(TrainConfigError, match="snapshot"):
             snapshot_steps(bad, 100)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from llm_workings.cli import main
 from llm_workings.train import InductionTask
 from llm_workings.transformer import LoadError
 from llm_workings.zoo import RECIPES, build_task, card, list_models, load, load_snapshot, snapshots
 from llm_workings.zoo.registry import bundled_root
-from llm_workings.zoo.runner import final_metrics
+from llm_workings.zoo.runner import final_metrics, locate_transition
 
 BUNDLED = list_models()
 
@@ -63,6 +64,32 @@ def test_modadd_113_groks() -> None:
     assert memorised < generalised
     steps = [s["step"] for s in snapshots("modadd-113")]
     assert any(memorised <= s < generalised for s in steps) and steps[-1] >= generalised
+
+
+@pytest.mark.parametrize("name", ["induction-2l", "modadd-113"])
+def test_the_transition_on_the_card_spans_at_least_8_snapshots(name: str) -> None:
+    """The card says where the behaviour the model exists to show happens, found from its evals by the
+    recipe's rule, and records the snapshot schedule, which is dense enough to replay that stretch."""
+    c = card(name)
+    assert c["transition"] == locate_transition(c["evals"], RECIPES[name].transition) is not None
+    assert c["snapshot_steps"] == [s["step"] for s in snapshots(name)]
+    start, end = c["transition"]["start_step"], c["transition"]["end_step"]
+    assert sum(start <= step <= end for step in c["snapshot_steps"]) >= 8
+    assert all(s["file"].endswith(".safetensors") for s in snapshots(name))
+    # the snapshots are float16, as the schedule's size budget assumes
+    first = safe_open(bundled_root() / name / "snapshots" / snapshots(name)[0]["file"], "pt")
+    assert {first.get_tensor(k).dtype for k in first.keys()} == {torch.float16}
+
+
+def test_locating_a_transition() -> None:
+    evals = [{"step": s, "acc": a} for s, a in [(0, 0.1), (10, 0.3), (20, 0.1), (30, 0.5), (40, 0.995), (50, 1.0)]]
+    rising = {"name": "g", "metric": "acc", "start": 0.35, "end": 0.99}
+    assert locate_transition(evals, rising) == {**rising, "start_step": 20, "end_step": 40}
+    falling = {"name": "f", "metric": "loss", "start": 0.8, "end": 0.2}
+    losses = [{"step": s, "loss": v} for s, v in [(0, 1.0), (5, 0.9), (10, 0.5), (15, 0.1)]]
+    assert locate_transition(losses, falling) == {**falling, "start_step": 5, "end_step": 15}
+    assert locate_transition(evals[:3], rising) is None  # never got there: a shortened run
+    assert locate_transition(evals, {}) is None
 
 
 @pytest.mark.parametrize("name, nanogpt", [("shakespeare-char", 1.88)])

@@ -35,6 +35,7 @@ from .metrics import LogitDiff, NextTokenLoss
 from .patching import PatchingResult, activation_patch, patch_heads, patch_residual
 from .path_patching import PathPatchingResult, path_patch
 from .probing import LayerProbes, ProbeResult, harvest, probe_layers, train_probe
+from .progress_measures import ProgressMeasures, progress_measures
 from .results import Result
 from .saliency import Saliency, attention_rollout, gradient_x_input, integrated_gradients
 
@@ -72,6 +73,7 @@ __all__ = [
     "patch_residual",
     "path_patch",
     "probe_layers",
+    "progress_measures",
     "repeated_random_tokens",
     "train_probe",
     # what they return
@@ -88,6 +90,7 @@ __all__ = [
     "PatchingResult",
     "PathPatchingResult",
     "ProbeResult",
+    "ProgressMeasures",
     "Result",
     "Saliency",
 ]

@@ -30,7 +30,22 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import backprop, heads, inside, jobs, models, patching, prompts, residual, saliency, steering, tokens, train
+from . import (
+    backprop,
+    grokking,
+    heads,
+    induction,
+    inside,
+    jobs,
+    models,
+    patching,
+    prompts,
+    residual,
+    saliency,
+    steering,
+    tokens,
+    train,
+)
 from .config import LabConfig
 from .errors import ApiError, describe_validation_error
 from .jobs.runs import remove_stale_temporaries
@@ -57,6 +72,8 @@ PAGES: tuple[Page, ...] = (
     residual.PAGE,
     saliency.PAGE,
     patching.PAGE,
+    induction.PAGE,
+    grokking.PAGE,
     train.PAGE,
     steering.PAGE,
 )

@@ -3,6 +3,7 @@
 cfg = TrainConfig(steps=2000, batch_size=12, lr=1e-3, warmup_steps=100)
 [lr_at(cfg, s) for s in (0, 100, 1999)]     # warmup, peak, near min_lr
 snapshot_steps("log:12", 2000)                 # [0, 1, 2, 4, 8, ..., 2000]
+snapshot_steps("every:100+every:25:300-800", 1500)   # dense through a transition, sparse elsewhere
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max global gradient norm; None turns clipping off
     eval_every: int = 100
     checkpoint_every: int = 500
-    snapshots: str = "none"  # "none", "log:N" (N log-spaced steps), "every:K", or "0,10,100"
+    snapshots: str = "none"  # "none", "log:N", "every:K", "0,10,100", or a union: "every:100+every:25:300-800"
     snapshot_dtype: str = "float32"  # snapshots in float16 take half the space
     seed: int = 0
 
@@ -80,28 +81,48 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def snapshot_steps(spec: str, steps: int) -> list[int]:
-    """The optimizer-step counts at which to keep a copy of the weights (0 is the initialisation)."""
+    """The optimizer-step counts at which to keep a copy of the weights (0 is the initialisation).
+
+    A spec is one schedule or several joined by "+" (their union), so snapshots can be dense where
+    training changes fast and sparse elsewhere: "every:100+every:25:300-800" takes every 100th step, and
+    every 25th from 300 to 800. A schedule is "none", "log:N" (N steps evenly spaced in log(1 + step)),
+    "every:K", or a comma-separated list of steps; "log" and "every" take an optional ":A-B", the steps
+    they cover (both ends included; by default 0 to `steps`)."""
     spec = spec.strip()
     if spec == "none":
         return []
-    schedule, _, arg = spec.partition(":")
+    chosen: set[int] = set()
+    for part in spec.split("+"):
+        chosen.update(_schedule_steps(part.strip(), spec, steps))
+    return sorted(chosen)
+
+
+def _schedule_steps(part: str, spec: str, steps: int) -> list[int]:
+    schedule, _, args = part.partition(":")
     try:
-        if schedule == "log":
-            n = int(arg)
-            if n < 2:
-                raise ValueError
-            # n points spaced evenly in log(1 + step), so both the first steps and the last are covered
-            return sorted({round(math.expm1(i / (n - 1) * math.log1p(steps))) for i in range(n)})
-        if schedule == "every":
+        if schedule in ("log", "every"):
+            arg, _, span = args.partition(":")
+            first, last = (int(end) for end in span.split("-")) if span else (0, steps)
+            if not 0 <= first < last <= steps:
+                raise TrainConfigError(f"snapshots={spec!r}: the span {span!r} must lie in [0, steps={steps}], first < last")
+            if schedule == "log":
+                n = int(arg)
+                if n < 2:
+                    raise ValueError
+                low, high = math.log1p(first), math.log1p(last)  # even in log(1 + step): the first steps and the last
+                return [round(math.expm1(low + i / (n - 1) * (high - low))) for i in range(n)]
             k = int(arg)
             if k < 1:
                 raise ValueError
-            return list(range(0, steps + 1, k)) + ([steps] if steps % k else [])
-        chosen = sorted({int(s) for s in spec.split(",")})
-    except ValueError:
+            return list(range(first, last + 1, k)) + [last]
+        chosen = sorted({int(s) for s in part.split(",")})
+    except ValueError as error:
+        if isinstance(error, TrainConfigError):
+            raise
         raise TrainConfigError(
-            f"snapshots={spec!r}: expected 'none', 'log:N' (N >= 2), 'every:K' (K >= 1) or a comma-separated list of steps"
+            f"snapshots={spec!r}: expected 'none', or schedules joined by '+': 'log:N' (N >= 2), 'every:K' (K >= 1), "
+            "either with an optional ':A-B' span, or a comma-separated list of steps"
         ) from None
-    if chosen and not 0 <= chosen[0] <= chosen[-1] <= steps:
+    if not 0 <= chosen[0] <= chosen[-1] <= steps:
         raise TrainConfigError(f"snapshot steps must lie in [0, steps={steps}], got {chosen}")
     return chosen

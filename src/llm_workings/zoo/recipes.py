@@ -33,6 +33,9 @@ class Recipe:
     train: dict[str, Any]  # TrainConfig fields
     data: dict[str, Any] = field(default_factory=dict)  # the task's own settings
     references: dict[str, Any] = field(default_factory=dict)  # published figures to compare with, with credit
+    # Where the behaviour the model exists to show happens, as thresholds on one of its eval metrics:
+    # {"name", "metric", "start", "end"}; the card finds the steps (see runner.locate_transition).
+    transition: dict[str, Any] = field(default_factory=dict)
 
     def model_config(self) -> TransformerConfig:
         return TransformerConfig(name=self.name, **self.model)
@@ -152,12 +155,13 @@ RECIPES: dict[str, Recipe] = {
                 grad_clip=1.0,
                 eval_every=25,
                 checkpoint_every=500,
-                snapshots="every:100",
+                snapshots="every:100+every:25:300-800",  # the phase change (about 425 to 600) spans 8 or more
                 snapshot_dtype="float16",
                 seed=0,
             ),
             data=dict(half=24, min_half=8),
             references={"phase change": "Olsson et al. 2022, 'In-context learning and induction heads'"},
+            transition=dict(name="phase change", metric="repeated_over_first", start=0.88, end=0.13),
         ),
         Recipe(
             name="modadd-113",
@@ -187,7 +191,7 @@ RECIPES: dict[str, Recipe] = {
                 grad_clip=None,
                 eval_every=25,
                 checkpoint_every=250,
-                snapshots="0,50,100,150,200,300,400,500,600,800,1000,1500",
+                snapshots="every:50:0-700+800,1000,1500",  # grokking (about 275 to 700) spans 8 or more
                 snapshot_dtype="float16",
                 seed=0,
             ),
@@ -196,6 +200,7 @@ RECIPES: dict[str, Recipe] = {
                 "setup": "Nanda et al. 2023, 'Progress measures for grokking via mechanistic interpretability' "
                 "(p = 113, 30% train, weight decay 1.0, full batch)"
             },
+            transition=dict(name="grokking", metric="test_accuracy", start=0.35, end=0.99),
         ),
         Recipe(
             name="shakespeare-char",

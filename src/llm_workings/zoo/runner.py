@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..atomic import write_json
+from ..train.config import snapshot_steps
 from ..train.trainer import StepReport, Trainer, TrainResult
 from ..transformer.model import Transformer
 from ..transformer.saving import save_model
@@ -86,7 +87,27 @@ def make_card(
         "training_seconds": round(result.seconds, 1),
         "machine": machine_description(),
         "evals": result.evals,
+        "snapshot_steps": snapshot_steps(recipe.train_config().snapshots, recipe.train_config().steps),
+        "transition": locate_transition(result.evals, recipe.transition),
     }
+
+
+def locate_transition(evals: list[dict[str, Any]], transition: dict[str, Any]) -> dict[str, Any] | None:
+    """The steps a recipe's transition spans in a run's evals: from the last eval still on the near side
+    of `start` to the first one past `end` (a falling metric when start > end). None when the recipe
+    names no transition, or the run never got past `end` (a shortened run, say)."""
+    if not transition:
+        return None
+    metric, start, end = transition["metric"], transition["start"], transition["end"]
+    falling = start > end
+    past = (lambda v, t: v <= t) if falling else (lambda v, t: v >= t)
+    values = [(e["step"], e[metric]) for e in evals if metric in e]
+    end_step = next((step for step, value in values if past(value, end)), None)
+    if end_step is None:
+        return None
+    before = [step for step, value in values if step < end_step and not past(value, start)]
+    start_step = before[-1] if before else values[0][0]
+    return {**transition, "start_step": start_step, "end_step": end_step}
 
 
 @torch.no_grad()

@@ -117,6 +117,9 @@ export function frame(container, options, { className, exportName, title: defaul
       noticeEl.textContent = text || "";
       noticeEl.hidden = !text;
     },
+    setTitle(text) {
+      titleEl.textContent = text || "";
+    },
   };
 }
 
@@ -134,7 +137,7 @@ export function figureExports(figureSvg, exportJson) {
  * and `destroy`, with the view's own `members` (`select`, getters, ...) added as they are defined.
  * `exportPng` waits for `ready`; `exportSvg` is synchronous and measures the view as it is now.
  * `update(next, nextOptions)` merges the options, hands `next` to `accept` (which takes the new
- * data), shows the notice if `nextOptions` has one, then calls `redraw`.
+ * data), shows the notice and the title if `nextOptions` has them, then calls `redraw`.
  */
 export function viewHandle({ container, view, options, exports, accept, redraw }, members = {}) {
   const handle = {
@@ -143,6 +146,7 @@ export function viewHandle({ container, view, options, exports, accept, redraw }
       Object.assign(options, nextOptions);
       accept(next);
       if ("notice" in nextOptions) view.setNotice(nextOptions.notice);
+      if ("title" in nextOptions) view.setTitle(nextOptions.title);
       redraw();
     },
     ready: view.ready,

@@ -20,6 +20,7 @@ export function lineChart(container, data, options = {}) {
   let y;
   let margin;
   let rule;
+  let marker;
   let dots = [];
   let fmt;
   let xfmt;
@@ -55,6 +56,17 @@ export function lineChart(container, data, options = {}) {
     styleAxis(gy);
     for (const line of gy.querySelectorAll(".tick line")) line.setAttribute("stroke", "#e9edf1");
     gy.querySelector(".domain")?.remove();
+    for (const band of options.bands || []) {
+      const left = x(Math.max(band.from, x.domain()[0]));
+      const right = x(Math.min(band.to, x.domain()[1]));
+      const shade = svgEl("rect", { class: "lw-band", x: left, y: 0, width: Math.max(1, right - left), height: plotHeight, fill: band.color || "#fde8cf", "data-from": band.from, "data-to": band.to });
+      plot.append(shade);
+      if (band.label) {
+        const t = svgEl("text", { x: (left + right) / 2, y: 11, "text-anchor": "middle", fill: MUTED, "font-size": 10.5, "font-family": FONT, class: "lw-band-label" });
+        t.textContent = band.label;
+        plot.append(t);
+      }
+    }
     series.forEach((s, i) => {
       const color = s.color || schemeTableau10[i % 10];
       let d = "";
@@ -89,7 +101,9 @@ export function lineChart(container, data, options = {}) {
       plot.append(t);
     }
     rule = svgEl("line", { y1: 0, y2: plotHeight, stroke: "#9aa5b1", "stroke-dasharray": "3 3", visibility: "hidden", class: "lw-rule" });
-    plot.append(rule);
+    marker = svgEl("line", { y1: 0, y2: plotHeight, stroke: INK, "stroke-width": 1.5, visibility: "hidden", class: "lw-marker" });
+    plot.append(rule, marker);
+    mark(options.marker ?? null);
     dots = series.map((s, i) => {
       const dot = svgEl("circle", { r: 3.5, fill: s.color || schemeTableau10[i % 10], stroke: "#fff", "stroke-width": 1, visibility: "hidden", class: "lw-dot" });
       plot.append(dot);
@@ -142,6 +156,19 @@ export function lineChart(container, data, options = {}) {
     options.onHover?.({ series: 0, index, x: xv, y: series[0].y[index] });
   }
 
+  /** Moves the marker (a solid vertical line, e.g. the current step) to x = `xValue`, or hides it
+   * (null), without redrawing the chart: cheap enough to call on every frame of a scrub. */
+  function mark(xValue) {
+    options.marker = xValue;
+    const shown = xValue != null && Number.isFinite(xValue);
+    marker.setAttribute("visibility", shown ? "visible" : "hidden");
+    if (!shown) return;
+    const px = x(xValue).toFixed(2);
+    marker.setAttribute("x1", px);
+    marker.setAttribute("x2", px);
+    marker.dataset.x = String(xValue);
+  }
+
   /** The chart without its hover rule, dots and hit area. */
   function figureSvg() {
     const copy = svg.cloneNode(true);
@@ -155,7 +182,7 @@ export function lineChart(container, data, options = {}) {
 
   render();
   const accept = (next) => (data = next);
-  return viewHandle({ container, view, options, exports, accept, redraw: render }, { hover, hoverAt });
+  return viewHandle({ container, view, options, exports, accept, redraw: render }, { hover, hoverAt, mark });
 }
 
 function normalize(data) {
