@@ -189,6 +189,155 @@ def _zoo_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sae_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from .sae import SAEConfig, SAEError, SAETrainConfig
+    from .sae.bundled import SAE_RECIPES, train_on_model, train_recipe
+    from .train import CheckpointError
+    from .transformer.loading import LoadError
+    from .zoo.recipes import parse_value
+
+    try:
+        overrides = parse_overrides(extra)
+        if args.recipe:
+            if args.recipe not in SAE_RECIPES:
+                raise SAEError(f"no SAE recipe {args.recipe!r}; the recipes are {', '.join(SAE_RECIPES)}")
+            if overrides:
+                raise SAEError(
+                    "a recipe is trained as written (its card is what it reproduces); drop the --setting=value overrides"
+                )
+            out = args.out or f"runs/saes/{args.recipe}"
+            train_recipe(SAE_RECIPES[args.recipe], out, progress=not args.no_progress)
+            return 0 if (Path(out) / "card.json").is_file() else 130
+        if not args.model or not args.hook or args.d_sae is None:
+            raise SAEError("give --recipe NAME, or --model, --hook and --d-sae (and --k for topk/batchtopk)")
+        defaults = SAETrainConfig().to_dict()
+        unknown = sorted(set(overrides) - set(defaults))
+        if unknown:
+            raise SAEError(f"unknown training setting {', '.join(unknown)}; the settings are {', '.join(defaults)}")
+        train_cfg = SAETrainConfig(**{k: parse_value(k, v, defaults[k]) for k, v in overrides.items()})
+        from .sae.activations import activation_width
+        from .zoo import load
+
+        model, _ = load(args.model)
+        width = activation_width(model, args.hook, args.head)
+        sae_cfg = SAEConfig(args.architecture, width, args.d_sae, k=args.k, hook_name=args.hook, hook_head_index=args.head,
+                            model_name=str(args.model), context_size=model.cfg.n_ctx)  # fmt: skip
+        out = args.out or f"runs/saes/{Path(str(args.model)).name}-{args.hook}-{args.architecture}"
+        result = train_on_model(args.model, sae_cfg, train_cfg, out, progress=not args.no_progress)
+    except (SAEError, ValueError, LoadError, CheckpointError) as e:
+        print(f"llmw sae train: {e}", file=sys.stderr)
+        return 2
+    if result.interrupted:
+        return 130
+    print(f"trained an SAE: {out} (SAELens format); L0 {result.l0[-1]:.1f}, dead {result.dead_fraction:.1%}")
+    return 0
+
+
+def _sae_model_and_tokens(args: argparse.Namespace, sae) -> tuple:
+    from .sae.bundled import evaluation_tokens
+    from .zoo import load
+
+    name = args.model or sae.cfg.model_name
+    model, _ = load(name)
+    return model, evaluation_tokens(name, args.sequences)
+
+
+def _sae_eval(args: argparse.Namespace) -> int:
+    from .sae import SAEError, evaluate_sae
+    from .sae.bundled import load_bundled
+    from .transformer.loading import LoadError
+
+    try:
+        sae = load_bundled(args.sae)
+        model, tokens = _sae_model_and_tokens(args, sae)
+        result = evaluate_sae(sae, model, tokens)
+    except (SAEError, LoadError, ValueError) as e:
+        print(f"llmw sae eval: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(result.to_json())
+    else:
+        for key, value in result.scalars().items():
+            print(f"{key:30s} {value:.6g}")
+    return 0
+
+
+def _sae_dashboard(args: argparse.Namespace) -> int:
+    from .sae import SAEError
+    from .sae.bundled import load_bundled
+    from .sae.dashboard import latent_activations, latent_dashboard, neuron_dashboard
+    from .sae.html import write_dashboard_html
+    from .transformer.loading import LoadError
+
+    try:
+        sae = load_bundled(args.sae)
+        model, tokens = _sae_model_and_tokens(args, sae)
+        acts = latent_activations(sae, model, tokens)
+        latents = args.latent or acts.flatten(0, 1).gt(0).sum(0).argsort(descending=True)[:5].tolist()
+        pages = [latent_dashboard(sae, model, tokens, int(f), acts=acts, context=args.context) for f in latents]
+        for spec in args.neuron:
+            layer, _, neuron = spec.partition(":")
+            pages.append(neuron_dashboard(model, tokens, int(layer), int(neuron), context=args.context))
+        out = write_dashboard_html(args.out, pages, f"{Path(str(args.sae)).name} on {sae.cfg.model_name}")
+    except (SAEError, LoadError, ValueError) as e:
+        print(f"llmw sae dashboard: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: {len(pages)} dashboards (offline HTML)")
+    return 0
+
+
+def _sae_list(args: argparse.Namespace) -> int:
+    from .sae.bundled import bundled_card, list_bundled
+
+    for name in list_bundled():
+        c = bundled_card(name)
+        m = c["metrics"]
+        print(
+            f"{name:32s} {c['hook_name']:26s} L0 {m['l0']:5.1f}  EV {m['explained_variance']:.3f}  CE score {m['ce_loss_score']:.3f}"
+        )
+    return 0
+
+
+def _add_sae_commands(commands) -> None:
+    sae = commands.add_parser("sae", help="sparse autoencoders", description="Train, evaluate and browse sparse autoencoders.")
+    sae_commands = sae.add_subparsers(dest="sae_command", required=True, metavar="ACTION")
+    train = sae_commands.add_parser(
+        "train",
+        help="train an SAE on a model's activations",
+        description="Train an SAE from a bundled recipe (--recipe), or on any hook of a zoo model or run; settings of "
+        "SAETrainConfig follow as --setting=value (e.g. --steps=2000 --lr=1e-3). Resumes from OUT's checkpoint.",
+    )
+    train.add_argument("--recipe", help="a bundled SAE's recipe, e.g. shakespeare-char-resid2-topk")
+    train.add_argument("--model", help="a zoo model name or a run directory")
+    train.add_argument("--hook", help="e.g. blocks.2.hook_resid_pre, blocks.0.attn.hook_z")
+    train.add_argument("--head", type=int, default=None, help="for a per-head hook: one head (default: all, flattened)")
+    train.add_argument("--architecture", default="topk", choices=["standard", "topk", "batchtopk", "jumprelu"])
+    train.add_argument("--d-sae", type=int, help="number of latents")
+    train.add_argument("--k", type=int, default=None, help="active latents per token (topk, batchtopk)")
+    train.add_argument("--out", help="run directory; the SAE is written there in SAELens's format")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(run=_sae_train, takes_extra=True)
+    for name, run, text in (
+        ("eval", _sae_eval, "every metric of an SAE"),
+        ("dashboard", _sae_dashboard, "write latent dashboards as HTML"),
+    ):
+        cmd = sae_commands.add_parser(
+            name, help=text, description=text[0].upper() + text[1:] + ", on held-out tokens of its model."
+        )
+        cmd.add_argument("sae", metavar="SAE", help="a bundled SAE name or an SAE directory (ours or SAELens's)")
+        cmd.add_argument("--model", help="the model (default: the one named in the SAE's cfg.json)")
+        cmd.add_argument("--sequences", type=_positive_int, default=64, help="held-out sequences to read (default 64)")
+        cmd.set_defaults(run=run)
+        if name == "eval":
+            cmd.add_argument("--json", action="store_true")
+        else:
+            cmd.add_argument("--latent", type=int, action="append", help="a latent to show (repeatable; default the 5 densest)")
+            cmd.add_argument("--neuron", action="append", default=[], metavar="LAYER:N", help="also an MLP neuron, e.g. 1:7")
+            cmd.add_argument("--context", type=int, default=5, help="tokens either side of each example (default 5)")
+            cmd.add_argument("--out", default="sae-dashboard.html", help="the HTML file to write")
+    sae_commands.add_parser("list", help="the bundled SAEs and their card metrics").set_defaults(run=_sae_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmw", description="LLM Workings: see how language models work inside.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -286,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = commands.add_parser("zoo", help="the bundled models", description="The models this project trained and ships.")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
     zoo_commands.add_parser("list", help="list the bundled models and their measured metrics").set_defaults(run=_zoo_list)
+    _add_sae_commands(commands)
     return parser
 
 

@@ -27,8 +27,9 @@ CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json
 
 
 def tied_names(model: Transformer) -> set[str]:
-    """State-dict entries that are another entry under a second name, so files leave them out."""
-    return {"unembed.weight"} if model.cfg.tie_embeddings else set()
+    """State-dict entries that are another entry under a second name, so files leave them out (none for a
+    module that is not a Transformer, such as an SAE's training state, which train/'s checkpoints also save)."""
+    return {"unembed.weight"} if getattr(getattr(model, "cfg", None), "tie_embeddings", False) else set()
 
 
 def weights_to_save(model: Transformer, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
