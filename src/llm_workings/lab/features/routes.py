@@ -1,0 +1,124 @@
+"""The Features page's routes, under /api/features: the bundled SAEs, their latents, one latent's
+dashboard, and the latents that fire on the learner's text.
+
+Each route holds its model for the request and calls compute.py; a bad SAE name, a latent out of
+range, or an SAE whose hook the model lacks is refused by name (field "sae" or "latent").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ..pages import reply
+from ..prompts import PromptIn, read_prompt
+from ..settings import Body
+from . import compute
+
+router = APIRouter(prefix="/api/features")
+
+
+class FeaturesBody(Body):
+    model: str = Field(max_length=200)
+    sae: str = Field(max_length=200)
+
+
+class DashboardBody(FeaturesBody):
+    latent: int
+
+
+class TextBody(FeaturesBody):
+    prompt: PromptIn
+
+
+class LatentsOut(BaseModel):
+    sae: str
+    hook_name: str
+    d_sae: int
+    corpus_tokens: int = Field(description="tokens of held-out text the densities and dashboards read")
+    density: list[float] = Field(description="per latent: the fraction of corpus tokens on which it is positive")
+    max_activation: list[float] = Field(description="per latent: its largest activation on the corpus")
+
+
+class TokenLatents(BaseModel):
+    latents: list[int] = Field(description="the latents firing on this token, strongest first")
+    values: list[float]
+
+
+class TextLatent(BaseModel):
+    index: int
+    max: float = Field(description="its largest activation on the text")
+    position: int = Field(description="where that largest activation is")
+    tokens: int = Field(description="how many of the text's tokens it fires on")
+
+
+class TextOut(BaseModel):
+    ids: list[int]
+    str_tokens: list[str]
+    per_token: list[TokenLatents]
+    latents: list[TextLatent] = Field(description="every latent that fires on the text, by its largest activation")
+
+
+@router.get("/schema")
+def schema() -> dict[str, Any]:
+    saes = [
+        {
+            "name": c["name"],
+            "model": c["model"],
+            "hook_name": c["hook_name"],
+            "architecture": c["architecture"],
+            "summary": c["summary"],
+            "d_sae": c["sae_config"]["d_sae"],
+            "k": c["sae_config"].get("k"),
+            "metrics": {k: c["metrics"][k] for k in ("l0", "explained_variance", "ce_loss_score", "dead_fraction")},
+        }
+        for c in compute.bundled()
+    ]
+    return {"saes": saes, "limits": {"corpus_tokens": compute.CORPUS_TOKENS, "text_top": compute.TEXT_TOP}}
+
+
+@router.post("/latents", response_model=LatentsOut)
+def latents(body: FeaturesBody, request: Request) -> Response:
+    with request.app.state.models.hold(body.model) as held:
+        loaded = compute.corpus(held, body.sae)
+        return reply(
+            LatentsOut(
+                sae=body.sae,
+                hook_name=loaded.sae.cfg.hook_name,
+                d_sae=loaded.sae.cfg.d_sae,
+                corpus_tokens=loaded.tokens.numel(),
+                density=loaded.density,
+                max_activation=loaded.max_activation,
+            )
+        )
+
+
+@router.post("/dashboard")
+def dashboard(body: DashboardBody, request: Request) -> dict[str, Any]:
+    with request.app.state.models.hold(body.model) as held:
+        return compute.dashboard(held, body.sae, body.latent)
+
+
+@router.post("/text", response_model=TextOut)
+def text(body: TextBody, request: Request) -> Response:
+    with request.app.state.models.hold(body.model) as held:
+        compute.corpus(held, body.sae)  # refuses a bad SAE before the prompt is read
+        prompt = read_prompt(held, body.prompt)
+        acts = compute.on_text(held, body.sae, prompt.ids)  # [pos, d_sae]
+        per_token = []
+        for row in acts:
+            values, indices = row.topk(min(compute.TEXT_TOP, row.numel()))
+            keep = values > 0
+            per_token.append(TokenLatents(latents=indices[keep].tolist(), values=values[keep].tolist()))
+        peak, where = acts.max(0)
+        counts = (acts > 0).sum(0)
+        order = peak.argsort(descending=True)
+        ranked = [
+            TextLatent(index=i, max=float(peak[i]), position=int(where[i]), tokens=int(counts[i]))
+            for i in order.tolist()
+            if peak[i] > 0
+        ]
+        return reply(TextOut(ids=prompt.ids, str_tokens=prompt.str_tokens, per_token=per_token, latents=ranked))
