@@ -69,17 +69,18 @@ def test_a_dashboard_is_the_engines_and_is_computed_once(client, engine):
 
 def test_the_text_shows_each_tokens_latents_as_the_engine_computes_them(client, engine):
     model, sae, _, _ = engine
-    body = client.post("/api/features/text", json={"model": MODEL, "sae": SAE, "prompt": {"text": TEXT}}).json()
+    body = client.post("/api/features/text", json={"model": MODEL, "sae": SAE, "prompt": {"text": TEXT}, "latent": 13}).json()
     acts = latent_activations(sae, model, torch.tensor([body["ids"]]))[0]
     assert "".join(body["str_tokens"]) == TEXT
     for pos, row in enumerate(body["per_token"]):
-        assert len(row["latents"]) == compute.TEXT_TOP  # k=16 latents fire; the page lists the top 8
+        assert len(row["latents"]) == sae.cfg.k == compute.TEXT_TOP  # a TopK SAE: exactly k latents fire on every token
         assert row["values"] == [float(acts[pos, i]) for i in row["latents"]]
         assert row["values"] == sorted(row["values"], reverse=True)
         assert row["values"][0] == float(acts[pos].max())
     best = body["latents"][0]
     assert best["max"] == float(acts.max()) and best["tokens"] == int((acts[:, best["index"]] > 0).sum())
     assert len(body["latents"]) == int((acts.amax(0) > 0).sum())
+    assert body["latent_values"] == acts[:, 13].tolist()
 
 
 @pytest.mark.parametrize(
@@ -91,6 +92,7 @@ def test_the_text_shows_each_tokens_latents_as_the_engine_computes_them(client, 
         ("latents", {"model": "induction-2l", "sae": SAE}, 422, "sae", "blocks.2.hook_resid_pre"),
         ("latents", {"model": "austen-bpe", "sae": SAE}, 422, "sae", "trained on shakespeare-char"),
         ("text", {"model": MODEL, "sae": SAE, "prompt": {"text": ""}}, 400, "prompt", "empty"),
+        ("text", {"model": MODEL, "sae": SAE, "prompt": {"text": "a"}, "latent": 5000}, 400, "latent", "out of range"),
         ("text", {"model": MODEL, "sae": SAE, "prompt": {"text": "x" * 65}}, 413, "prompt", "at most 64"),
     ],
 )

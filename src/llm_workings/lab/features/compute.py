@@ -19,7 +19,7 @@ from ..errors import ApiError
 from ..steering.compute import Lru
 
 CORPUS_TOKENS = 4096
-TEXT_TOP = 8  # latents listed per token of the learner's text
+TEXT_TOP = 16  # latents listed per token of the learner's text: all of a bundled TopK SAE's k
 
 CORPORA = Lru(4)  # (model id, model stamp, SAE) -> Corpus
 DASHBOARDS = Lru(256)  # (model id, model stamp, SAE, latent) -> dashboard dict

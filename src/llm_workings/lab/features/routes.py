@@ -32,6 +32,7 @@ class DashboardBody(FeaturesBody):
 
 class TextBody(FeaturesBody):
     prompt: PromptIn
+    latent: int | None = None  # also send this latent's activation on every token
 
 
 class LatentsOut(BaseModel):
@@ -60,6 +61,7 @@ class TextOut(BaseModel):
     str_tokens: list[str]
     per_token: list[TokenLatents]
     latents: list[TextLatent] = Field(description="every latent that fires on the text, by its largest activation")
+    latent_values: list[float] | None = Field(None, description="the requested latent's activation on each token")
 
 
 @router.get("/schema")
@@ -105,7 +107,9 @@ def dashboard(body: DashboardBody, request: Request) -> dict[str, Any]:
 @router.post("/text", response_model=TextOut)
 def text(body: TextBody, request: Request) -> Response:
     with request.app.state.models.hold(body.model) as held:
-        compute.corpus(held, body.sae)  # refuses a bad SAE before the prompt is read
+        loaded = compute.corpus(held, body.sae)  # refuses a bad SAE before the prompt is read
+        if body.latent is not None:
+            compute.check_latent(loaded, body.sae, body.latent)
         prompt = read_prompt(held, body.prompt)
         acts = compute.on_text(held, body.sae, prompt.ids)  # [pos, d_sae]
         per_token = []
@@ -121,4 +125,7 @@ def text(body: TextBody, request: Request) -> Response:
             for i in order.tolist()
             if peak[i] > 0
         ]
-        return reply(TextOut(ids=prompt.ids, str_tokens=prompt.str_tokens, per_token=per_token, latents=ranked))
+        column = None if body.latent is None else acts[:, body.latent].tolist()
+        return reply(
+            TextOut(ids=prompt.ids, str_tokens=prompt.str_tokens, per_token=per_token, latents=ranked, latent_values=column)
+        )

@@ -1,0 +1,76 @@
+"""The Features page in chromium: every number shown is the SAE engine's, the URL brings the view
+back, a click on a token or a latent opens what it names, and nothing leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from browser_helpers import check_shown, is_local
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_thread")]
+
+READY = "document.body.dataset.ready === 'true' && window.featuresPage.pending === 0"
+SHOWN = """() => ({
+  numbers: [...document.querySelectorAll('.workbench [data-key]')].map((el) => [el.dataset.key, Number(el.dataset.value), el.textContent]),
+  chips: [...document.querySelectorAll('#text-strip .lw-chip')].map((c) => [c.dataset.id, Number(c.dataset.value)]),
+  examples: [...document.querySelectorAll('#top-examples .ft-example')].map((e) =>
+    [Number(e.dataset.value), [...e.querySelectorAll('.lw-chip')].map((c) => Number(c.dataset.value))]),
+  title: document.getElementById('dashboard-title').textContent,
+})"""
+SAE = "shakespeare-char-resid2-topk"
+TEXT = "KING:\nNo more."
+
+
+def api(tab, path, body):
+    return tab.page.request.post(f"{tab.base}/api/features/{path}", data=body).json()
+
+
+def opened(tab, query):
+    tab.open(query, path="/features")
+    tab.wait(READY, timeout=120)
+    return tab.page.evaluate(SHOWN)
+
+
+def test_the_dashboard_text_and_list_are_the_engines_and_the_url_brings_them_back(tab):
+    query = f"?model=shakespeare-char&sae={SAE}&latent=13&sort=text&text=KING%3A%0ANo+more.&token=5"
+    shown = opened(tab, query)
+    body = {"model": "shakespeare-char", "sae": SAE}
+    dash = api(tab, "dashboard", {**body, "latent": 13})
+    text = api(tab, "text", {**body, "prompt": {"text": TEXT}, "latent": 13})
+    latents = api(tab, "latents", body)
+    assert shown["title"] == "Latent 13"
+    assert [float(v) for _, v in shown["chips"]] == text["latent_values"]
+    assert shown["examples"] == [[e["value"], e["values"]] for e in dash["top_examples"]]
+    expected = {
+        "dash.density": dash["density"],
+        "dash.max_activation": dash["max_activation"],
+        **{f"neighbours.{i}": n["cosine"] for i, n in enumerate(dash["neighbours"])},
+        **{f"token.5.{i}": v for i, v in zip(text["per_token"][5]["latents"], text["per_token"][5]["values"])},
+        **{f"text_max.{t['index']}": t["max"] for t in text["latents"][:40]},
+        **{f"density.{t['index']}": latents["density"][t["index"]] for t in text["latents"][:40]},
+    }
+    seen = {}
+    for key, value, shown_text in shown["numbers"]:
+        seen[key] = value
+        check_shown(shown_text, float(value))
+    for key, value in expected.items():
+        assert seen[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+    assert len([k for k in seen if k.startswith("text_max.")]) == min(40, len(text["latents"]))
+    again = opened(tab, "?" + tab.page.url.split("?", 1)[1])
+    assert again == shown
+    assert all(is_local(url) for url in tab.requests)
+    assert tab.errors == []
+
+
+def test_clicks_open_a_tokens_latents_and_a_latents_dashboard_and_refusals_are_named(tab):
+    opened(tab, f"?model=shakespeare-char&sae={SAE}&text=KING%3A%0ANo+more.")
+    tab.page.click("#text-strip .lw-chip[data-index='5']")
+    tab.wait("document.querySelectorAll('#token-latents button[data-latent]').length === 16")
+    first = tab.page.get_attribute("#token-latents button[data-latent]", "data-latent")
+    tab.page.click("#token-latents button[data-latent]")
+    tab.wait(READY + f" && document.getElementById('dashboard-title').textContent === 'Latent {first}'")
+    assert f"latent={first}" in tab.page.url and "token=5" in tab.page.url
+    opened(tab, f"?model=shakespeare-char&sae={SAE}&latent=4096")
+    assert "latent 4096 is out of range" in tab.text("#banner")
+    opened(tab, "?model=shakespeare-char&sae=nope")
+    assert "unknown SAE 'nope'" in tab.text("#banner")
+    assert all(is_local(url) for url in tab.requests)
