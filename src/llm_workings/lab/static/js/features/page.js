@@ -263,7 +263,7 @@ class FeaturesPage {
     const h = d.histogram;
     if (h.counts.length) {
       const bars = h.counts.map((c, i) => ({ label: `${fmt(h.edges[i])}–${fmt(h.edges[i + 1])}`, value: c }));
-      barChart($("histogram"), { bars }, { title: "Histogram of its positive activations", xLabel: "tokens", format: "d", tokenLabels: false, barHeight: 10, exportName: "features-histogram" });
+      barChart($("histogram"), { bars }, { title: "Histogram of its positive activations", xLabel: "tokens", format: "d", tokenLabels: false, barHeight: 14, exportName: "features-histogram" });
     } else $("histogram").replaceChildren(Object.assign(document.createElement("p"), { className: "small", textContent: "It never fires on the corpus: a dead latent." }));
     $("neighbours").replaceChildren(...d.neighbours.map((n, i) => {
       const b = button(`${n.index} · cos `, () => this.setLatent(n.index), { latent: String(n.index) });
