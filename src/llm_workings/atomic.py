@@ -26,9 +26,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; the result should look like any file written here
     try:
         yield tmp
+        # mkstemp makes the file private, and a writer that replaces it (safetensors does) may too:
+        # the result should look like any file written here.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with open(tmp, "rb+") as f:  # the data must be on disk before the rename makes it visible
             os.fsync(f.fileno())
         os.replace(tmp, path)

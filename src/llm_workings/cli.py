@@ -156,6 +156,8 @@ def _analyze(args: argparse.Namespace) -> int:
         "method": args.method,
         "property": args.property,
         "receivers": args.receivers.split(",") if args.receivers else None,
+        "steps": args.steps,
+        "baseline": args.baseline,
     }
     try:
         result, headline = run_analysis(
@@ -175,8 +177,38 @@ ANALYSES_HELP = (
     "logit-lens, dla (direct logit attribution), heads (previous-token, duplicate-token and induction "
     "scores, entropy), composition (Q/K/V composition scores), patching, path-patching, "
     "attribution-patching (with its correlation to true patching), ablation, fourier (modular addition), "
-    "probe (language models)"
+    "probe (language models), saliency (integrated gradients, with gradient x input and attention rollout)"
 )
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from .finetune import LoRAConfig, finetune
+    from .finetune.forgetting import domain_shift
+    from .finetune.lora import check_config
+    from .train import TrainConfig
+    from .zoo import load
+
+    try:
+        model, _ = load(args.model)
+        lora = None if args.method == "full" else LoRAConfig(args.rank, args.alpha, tuple(args.targets.split(",")))
+        if lora is not None:
+            check_config(model, lora)  # before the corpora are read
+        config = TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.steps // 10, eval_every=args.eval_every
+        )
+        task = domain_shift(args.model, args.corpus)
+        before = task.evaluate(model.eval())
+        result = finetune(model, task, config, lora=lora, run_dir=args.out)
+    except (ValueError, OSError) as e:  # LoRAError, LoadError and TrainConfigError are ValueErrors
+        print(f"llmw finetune: {e}", file=sys.stderr)
+        return 2
+    after = result.train.evals[-1] if result.train.evals else before
+    print(
+        f"{args.corpus} validation loss {before['target_val_loss']:.4f} -> {after['target_val_loss']:.4f} (learning); "
+        f"{args.model}'s own {before['original_val_loss']:.4f} -> {after['original_val_loss']:.4f} (forgetting)"
+    )
+    print(f"wrote {args.out}" + (" (interrupted: run again to resume)" if result.train.interrupted else ""))
+    return 0
 
 
 def _zoo_list(args: argparse.Namespace) -> int:
@@ -430,7 +462,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--method", choices=["zero", "mean", "resample"], help="ablation method (default mean)")
     analyze.add_argument("--property", help="probe: speaker-line, next-space or inside-quotation")
+    analyze.add_argument("--steps", type=int, help="saliency: integrated-gradients steps (default 64)")
+    analyze.add_argument("--baseline", help="saliency: 'zero' (default) or a token id whose embedding starts the path")
     analyze.set_defaults(run=_analyze)
+
+    tune = commands.add_parser(
+        "finetune",
+        help="fine-tune a model on a new corpus, fully or with LoRA",
+        description="Fine-tune a language model on another packaged corpus (tinyshakespeare or austen), reporting "
+        "the new corpus' validation loss (learning) and the model's own (forgetting). Resumes an interrupted run in OUT.",
+    )
+    tune.add_argument("model", metavar="MODEL", help="a bundled language model or a run directory, e.g. shakespeare-char")
+    tune.add_argument("corpus", metavar="CORPUS", help="the corpus to learn: austen or tinyshakespeare")
+    tune.add_argument("--out", required=True, help="run directory: checkpoints, then the adapter (or the model)")
+    tune.add_argument("--method", choices=["lora", "full"], default="lora", help="default lora")
+    tune.add_argument("--rank", type=_positive_int, default=8, help="LoRA rank r (default 8)")
+    tune.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
+    tune.add_argument("--targets", default="attn.qkv,attn.o,mlp.in,mlp.out", help="comma-separated maps (default all of them)")
+    tune.add_argument("--steps", type=_positive_int, default=300)
+    tune.add_argument("--batch-size", type=_positive_int, default=16)
+    tune.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3; full fine-tuning wants ~3e-4)")
+    tune.add_argument("--eval-every", type=_positive_int, default=50)
+    tune.set_defaults(run=_finetune)
 
     zoo = commands.add_parser("zoo", help="the bundled models", description="The models this project trained and ships.")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")

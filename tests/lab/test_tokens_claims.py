@@ -17,6 +17,7 @@ import torch
 from llm_workings import zoo
 from llm_workings.data import load_corpus
 from llm_workings.lab.models.tokenizer import text_tokenizer
+from llm_workings.lab.prompts import token_ids
 from llm_workings.lab.tokens import compute
 from llm_workings.transformer.generate import sampling_distribution
 
@@ -40,7 +41,7 @@ def test_halving_the_temperature_gives_probability_to_the_already_likely_tokens(
     exactly a run of the likeliest ones."""
     _, model, tok = lm
     with torch.no_grad():
-        rows, _ = compute.windowed_logits(model, compute.token_ids(model, tok, TEXT))
+        rows, _ = compute.windowed_logits(model, token_ids(model, tok, TEXT))
     for logits in rows:
         before = sampling_distribution(logits, 1.0, None, None)
         after = sampling_distribution(logits, 0.5, None, None)
@@ -72,7 +73,7 @@ def test_a_repeated_phrase_is_less_surprising_the_second_time_only_for_a_model_t
     name, model, tok = lm
     first_part = tok.encode(REPEAT_PHRASE.strip() + ".")
     phrase = tok.encode(REPEAT_PHRASE)
-    ids = compute.token_ids(model, tok, REPEATED)
+    ids = token_ids(model, tok, REPEATED)
     assert ids[len(first_part) : len(first_part) + len(phrase)] == phrase
     surprise = compute.predict(model, ids, k=1).surprise_bits  # surprise[j - 1] belongs to token j
     first = surprise[: len(first_part) - 2].mean()  # tokens 1 .. end of the first phrase
@@ -86,7 +87,7 @@ def test_a_repeated_phrase_is_less_surprising_the_second_time_only_for_a_model_t
 
 def test_top_p_keeps_few_tokens_where_the_model_is_sure_and_many_where_it_is_not(lm):
     _, model, tok = lm
-    ids = compute.token_ids(model, tok, TEXT)
+    ids = token_ids(model, tok, TEXT)
     with torch.no_grad():
         rows, _ = compute.windowed_logits(model, ids)
     entropy = [compute.reshape(r, 1.0, None, None, k=1).entropy_before for r in rows]
@@ -101,7 +102,7 @@ def test_top_p_keeps_few_tokens_where_the_model_is_sure_and_many_where_it_is_not
 
 def test_temperature_zero_writes_the_same_text_whatever_the_seed(lm):
     _, model, tok = lm
-    ids = compute.token_ids(model, tok, "It is")
+    ids = token_ids(model, tok, "It is")
     runs = {tuple(compute.continue_text(model, ids, 0.0, None, None, seed=s, max_new_tokens=15)) for s in range(4)}
     assert len(runs) == 1
     greedy = list(ids)
@@ -112,21 +113,21 @@ def test_temperature_zero_writes_the_same_text_whatever_the_seed(lm):
 
 def test_the_same_seed_writes_the_same_text_and_another_seed_another(lm):
     _, model, tok = lm
-    ids = compute.token_ids(model, tok, "It is")
+    ids = token_ids(model, tok, "It is")
     runs = [tuple(compute.continue_text(model, ids, 1.0, None, None, seed=s, max_new_tokens=20)) for s in (7, 7, 8)]
     assert runs[0] == runs[1] != runs[2]
 
 
 def test_halving_the_temperature_squares_the_probabilities(lm):
     _, model, tok = lm
-    logits = compute.logits_after(model, compute.token_ids(model, tok, TEXT))
+    logits = compute.logits_after(model, token_ids(model, tok, TEXT))
     p = sampling_distribution(logits, 1.0, None, None).double()
     torch.testing.assert_close(sampling_distribution(logits, 0.5, None, None).double(), p**2 / (p**2).sum(), atol=1e-6, rtol=1e-4)
 
 
 def test_top_k_one_writes_what_temperature_zero_writes(lm):
     _, model, tok = lm
-    ids = compute.token_ids(model, tok, "It is")
+    ids = token_ids(model, tok, "It is")
     greedy = compute.continue_text(model, ids, 0.0, None, None, seed=0, max_new_tokens=12)
     assert compute.continue_text(model, ids, 1.0, 1, None, seed=5, max_new_tokens=12) == greedy
 

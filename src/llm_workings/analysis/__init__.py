@@ -36,6 +36,7 @@ from .patching import PatchingResult, activation_patch, patch_heads, patch_resid
 from .path_patching import PathPatchingResult, path_patch
 from .probing import LayerProbes, ProbeResult, harvest, probe_layers, train_probe
 from .results import Result
+from .saliency import Saliency, attention_rollout, gradient_x_input, integrated_gradients
 
 __all__ = [
     # what goes wrong
@@ -52,6 +53,7 @@ __all__ = [
     "ablate_neurons",
     "activation_patch",
     "attention_patterns",
+    "attention_rollout",
     "attribution_patch",
     "composition_scores",
     "copying_scores",
@@ -60,9 +62,11 @@ __all__ = [
     "fourier_analysis",
     "full_OV",
     "full_QK",
+    "gradient_x_input",
     "harvest",
     "head_pattern",
     "head_scores",
+    "integrated_gradients",
     "logit_lens",
     "patch_heads",
     "patch_residual",
@@ -85,4 +89,5 @@ __all__ = [
     "PathPatchingResult",
     "ProbeResult",
     "Result",
+    "Saliency",
 ]

@@ -244,6 +244,30 @@ def _probe(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple
     return result, line
 
 
+def _saliency(model: Transformer, inputs: Inputs, options: dict[str, Any]) -> tuple[Result, str]:
+    from .saliency import attention_rollout, gradient_x_input, integrated_gradients
+
+    tokens = inputs.tokens[:1]
+    with torch.no_grad():
+        logits = model(tokens)[0, -1]
+    if inputs.card.get("task") == "modular-addition":  # the answer is read at '='
+        correct = int(inputs.metric.answers[0, 0])
+    else:
+        correct = int(logits.argmax())  # what the model predicts after the prompt
+    wrong = int(logits.scatter(0, torch.tensor([correct]), float("-inf")).argmax())  # its best other guess
+    target = LogitDiff(torch.tensor([[correct, wrong]]))
+    baseline = options.get("baseline", "zero")
+    baseline = int(baseline) if isinstance(baseline, str) and baseline.isdigit() else baseline
+    result = integrated_gradients(model, tokens, target, baseline=baseline, steps=options.get("steps", 64))
+    others = gradient_x_input(model, tokens, target), attention_rollout(model, tokens)
+    tops = ", ".join(f"{r.method.replace('_', ' ')} {int(r.scores[0].abs().argmax())}" for r in (result, *others))
+    return result, (
+        f"integrated gradients of the logit difference {result.metric:.3f} (at the baseline {result.baseline_metric:.3f}): "
+        f"completeness error {result.completeness_error:+.3g} ({result.relative_error:.2%}); "
+        f"most salient position by {tops}"
+    )
+
+
 ANALYSES: dict[str, Callable[[Transformer, Inputs, dict[str, Any]], tuple[Result, str]]] = {
     "logit-lens": _logit_lens,
     "dla": _dla,
@@ -255,6 +279,7 @@ ANALYSES: dict[str, Callable[[Transformer, Inputs, dict[str, Any]], tuple[Result
     "ablation": _ablation,
     "fourier": _fourier,
     "probe": _probe,
+    "saliency": _saliency,
 }
 
 

@@ -116,6 +116,29 @@ def read_prompt(held: Any, prompt: PromptIn, field: str = "prompt", max_tokens: 
     return Prompt(ids, str_tokens(held, ids), added_bos)
 
 
+def read_token(held: Any, text: str, field: str) -> int:
+    """One token id the learner named as an answer: text that `held`'s tokenizer makes into exactly
+    one token (a leading space counts: " Darcy"), or, for a model that reads task tokens, the id as
+    digits. An ApiError (field `field`) names what it was instead."""
+    d_vocab = held.model.cfg.d_vocab
+    if held.tokenizer is None:
+        if not text.strip().isdigit() or not 0 <= int(text) < d_vocab:
+            raise ApiError(
+                f"{field} {text!r:.40} is not a token id of {held.entry.id}: give an id from 0 to {d_vocab - 1}", field=field
+            )
+        return int(text)
+    ids = list(held.tokenizer.encode(text))
+    if len(ids) != 1:
+        pieces = ", ".join(repr(s) for s in held.tokenizer.token_text(ids[:8])) + (", ..." if len(ids) > 8 else "")
+        raise ApiError(
+            f"{field} {text!r:.40} is {len(ids)} tokens ({pieces}) for {held.entry.id}; give one token"
+            if ids
+            else f"{field} is empty: give one token",
+            field=field,
+        )
+    return ids[0]
+
+
 def repeated_prompt(held: Any, half: int | None, seed: int, max_tokens: int | None = None) -> Prompt:
     """A random sequence of `half` tokens, then the same tokens again (the model's BOS first when it
     reads one): on the second copy, an induction head attends to the token after the earlier copy of

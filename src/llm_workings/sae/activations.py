@@ -133,11 +133,10 @@ class ModelActivations:
         harvest_batch: int = 32,
         seed: int = 0,
         head_index: int | None = None,
-        progress: bool = False,
     ) -> None:
         self.read = hook_reader(model, hook_name, head_index)
         self.model, self.hook_name, self.tokens, self.head_index = model, hook_name, tokens, head_index
-        self.buffer_tokens, self.harvest_batch, self.seed, self.progress = buffer_tokens, harvest_batch, seed, progress
+        self.buffer_tokens, self.harvest_batch, self.seed = buffer_tokens, harvest_batch, seed
         self.d_in = activation_width(model, hook_name, head_index)
         self._refill_index, self._buffer = -1, None
         self.peak_bytes = 0  # the most memory the buffer (and one harvest chunk) held at once

@@ -86,8 +86,9 @@ class SAETrainConfig:
     batchtopk_threshold_lr: float = 0.01  # batchtopk: EMA rate of the inference threshold (smallest kept activation)
     aux_k_coefficient: float = 1 / 32  # topk, batchtopk: weight of the auxiliary loss that revives dead latents
     dead_after_tokens: int = 100_000  # a latent that has not fired on this many training tokens in a row is dead
-    resample_every: int = 0  # standard: resample dead latents (Anthropic's recipe) every N updates; 0 never
-    resample_inputs: int = 8192  # standard: how many activations resampling draws its candidates from
+    resample_every: int = (
+        0  # standard: resample dead latents (Anthropic's recipe, from that step's batch) every N updates; 0 never
+    )
     normalize: str = "expected_norm"  # "none", or scale inputs so E|x| = sqrt(d_in); folded into the weights on save
     b_dec_init: str = "geometric_median"  # "geometric_median" or "zero"
     decoder_norm: str = "auto"  # "unit" (rows kept at norm 1), "free", or "auto": unit for topk/batchtopk, free otherwise

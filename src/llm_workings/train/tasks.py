@@ -77,15 +77,18 @@ class LanguageModelTask:
             nats = self.total_val_nats(model)
             n = len(self.val_ids) - 1
             return {"val_loss": nats / n, "val_bits_per_byte": nats / math.log(2) / self.val_bytes}
-        metrics = {}
-        for split, ids in (("train", self.train_ids), ("val", self.val_ids)):
-            rng = np.random.default_rng(1234)  # the same windows at every evaluation
-            losses = [
-                self.loss(model, torch.from_numpy(batches_from_text(ids, rng, self.eval_batch_size, self.block))).item()
-                for _ in range(self.eval_batches)
-            ]
-            metrics[f"{split}_loss"] = float(np.mean(losses))
-        return metrics
+        return {f"{split}_loss": self.split_loss(model, split) for split in ("train", "val")}
+
+    @torch.no_grad()
+    def split_loss(self, model: Transformer, split: str) -> float:
+        """The mean loss on `eval_batches` fixed random windows of the "train" or "val" split."""
+        ids = self.train_ids if split == "train" else self.val_ids
+        rng = np.random.default_rng(1234)  # the same windows at every evaluation
+        losses = [
+            self.loss(model, torch.from_numpy(batches_from_text(ids, rng, self.eval_batch_size, self.block))).item()
+            for _ in range(self.eval_batches)
+        ]
+        return float(np.mean(losses))
 
     @torch.no_grad()
     def total_val_nats(self, model: Transformer, batch_size: int = 64) -> float:

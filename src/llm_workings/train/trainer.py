@@ -82,6 +82,10 @@ class Trainer:
         self.model, self.task, self.cfg = model, task, config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.on_step = progress, on_step
+        # What checkpoints and snapshots hold: the whole model, unless a caller narrows it. LoRA sets its
+        # adapter (finetune.run), so a checkpoint holds only what training changes; the frozen base comes
+        # from wherever the model came from.
+        self.checkpointed: torch.nn.Module = model
         # The fused kernel updates all tensors in one pass: 3x faster than the default loop on CPU, and
         # deterministic, so resumed runs still repeat exactly (it differs from the loop in the last bits).
         fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
@@ -186,7 +190,7 @@ class Trainer:
         }
 
     def _checkpoint(self, result: TrainResult) -> None:
-        save_checkpoint(self.run_dir, result.steps_done, self.model, self.optimizer, self._state(result))
+        save_checkpoint(self.run_dir, result.steps_done, self.checkpointed, self.optimizer, self._state(result))
 
     def _resume(self) -> TrainResult:
         if self.run_dir is None or not (self.run_dir / "checkpoint.json").exists():
@@ -205,7 +209,7 @@ class Trainer:
                 f"{self.run_dir} holds a run with other settings ({changed or 'a different model'}); "
                 "resume it with the same settings, or train into a new directory"
             )
-        ckpt.restore(self.model, self.optimizer)
+        ckpt.restore(self.checkpointed, self.optimizer)
         return TrainResult(
             ckpt.step, list(ckpt.state["losses"]), list(ckpt.state["evals"]), seconds=ckpt.state.get("seconds", 0.0)
         )
@@ -214,7 +218,7 @@ class Trainer:
         """Keep this step's weights and metrics, so the run's dynamics can be replayed later."""
         folder = self.run_dir / SNAPSHOTS
         dtype = getattr(torch, self.cfg.snapshot_dtype)
-        save_weights(self.model, folder / f"step-{step:07d}.safetensors", dtype)
+        save_weights(self.checkpointed, folder / f"step-{step:07d}.safetensors", dtype)
         index_path = folder / SNAPSHOT_INDEX
         index = json.loads(index_path.read_text()) if index_path.exists() else []
         index = [entry for entry in index if entry["step"] != step]

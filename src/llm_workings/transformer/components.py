@@ -45,6 +45,26 @@ def _param(*shape: int) -> nn.Parameter:
     return nn.Parameter(torch.empty(*shape))
 
 
+class Projections(nn.Module):
+    """A component whose linear maps can carry updates on top of their stored weights.
+
+    `updates[weight]` lists functions `(x, out) -> out` run after `F.linear(x, weight, bias)`, in
+    order; llm_workings.finetune attaches its LoRA adapters here. An empty dict costs one lookup.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: dict[str, list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {}
+
+    def project(self, x: torch.Tensor, weight: str, bias: torch.Tensor | None) -> torch.Tensor:
+        return self.updated(x, weight, F.linear(x, getattr(self, weight), bias))
+
+    def updated(self, x: torch.Tensor, weight: str, out: torch.Tensor) -> torch.Tensor:
+        for update in self.updates.get(weight, ()):
+            out = update(x, out)
+        return out
+
+
 class Embed(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -138,7 +158,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-class Attention(nn.Module):
+class Attention(Projections):
     """Causal self-attention, multi-head or grouped-query.
 
     Fast path: `F.scaled_dot_product_attention`. When scores or pattern are hooked, the same
@@ -195,7 +215,7 @@ class Attention(nn.Module):
         batch, pos, _ = x.shape
         cfg = self.cfg
         # calculate q, k, v: one matmul for all three
-        q, k, v = F.linear(x, self.w_qkv, self.b_qkv).split(self.split, dim=-1)
+        q, k, v = self.project(x, "w_qkv", self.b_qkv).split(self.split, dim=-1)
         q = self.hook_q(q.view(batch, pos, cfg.n_heads, cfg.d_head))
         k = self.hook_k(k.view(batch, pos, cfg.n_kv_heads, cfg.d_head))
         v = self.hook_v(v.view(batch, pos, cfg.n_kv_heads, cfg.d_head))
@@ -213,8 +233,9 @@ class Attention(nn.Module):
         if self.hook_result.active:  # each head's write into the stream, then their sum
             result = self.hook_result(torch.einsum("bphd,hdm->bphm", z, self.W_O))  # [batch, pos, head, d_model]
             out = result.sum(2)
-            return out if self.b_O is None else out + self.b_O
-        return F.linear(z.reshape(batch, pos, -1), self.w_o, self.b_O)
+            out = out if self.b_O is None else out + self.b_O
+            return self.updated(z.reshape(batch, pos, -1), "w_o", out)  # an update on w_o is not split by head
+        return self.project(z.reshape(batch, pos, -1), "w_o", self.b_O)
 
     def _attend_fused(self, q, k, v, mask):
         gqa = self.cfg.group_size > 1
@@ -259,7 +280,7 @@ def blocked_positions(n_queries: int, n_keys: int, window: int | None, device: t
     return ~allowed_positions(n_queries, n_keys, window, device)
 
 
-class BlockMLP(nn.Module):
+class BlockMLP(Projections):
     """A block's MLP: x -> act(x W_in + b_in) W_out + b_out. (`nn.MLP` is the NumPy engine's whole network.)"""
 
     def __init__(self, cfg: TransformerConfig) -> None:
@@ -276,11 +297,11 @@ class BlockMLP(nn.Module):
     W_out = WeightView(lambda m: m.w_out.T, "[d_mlp, d_model]")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.hook_pre(F.linear(x, self.w_in, self.b_in))
-        return F.linear(self.hook_post(self.act(pre)), self.w_out, self.b_out)
+        pre = self.hook_pre(self.project(x, "w_in", self.b_in))
+        return self.project(self.hook_post(self.act(pre)), "w_out", self.b_out)
 
 
-class GatedBlockMLP(nn.Module):
+class GatedBlockMLP(Projections):
     """A block's gated MLP, SwiGLU: x -> (act(x W_gate) * (x W_in)) W_out. Gate and input projections share one matmul."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
@@ -302,9 +323,9 @@ class GatedBlockMLP(nn.Module):
     b_in = WeightView(lambda m: None if m.b_gate_in is None else m.b_gate_in[m.d_mlp :], "[d_mlp]")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, linear = F.linear(x, self.w_gate_in, self.b_gate_in).chunk(2, dim=-1)
+        gate, linear = self.project(x, "w_gate_in", self.b_gate_in).chunk(2, dim=-1)
         post = self.act(self.hook_pre(gate)) * self.hook_pre_linear(linear)
-        return F.linear(self.hook_post(post), self.w_out, self.b_out)
+        return self.project(self.hook_post(post), "w_out", self.b_out)
 
 
 class Block(nn.Module):
