@@ -61,16 +61,34 @@ def test_the_dashboard_text_and_list_are_the_engines_and_the_url_brings_them_bac
     assert tab.errors == []
 
 
-def test_clicks_open_a_tokens_latents_and_a_latents_dashboard_and_refusals_are_named(tab):
+def test_clicks_open_a_tokens_latents_a_latents_dashboard_the_next_page_and_a_checkpoint(tab):
     opened(tab, f"?model=shakespeare-char&sae={SAE}&text=KING%3A%0ANo+more.")
+    density = api(tab, "latents", {"model": "shakespeare-char", "sae": SAE})["density"]
+    ranked = sorted(range(len(density)), key=lambda i: (-density[i], i))
+    tab.page.click("#list-next")
+    rows = tab.page.evaluate(
+        "[...document.querySelectorAll('#latent-table tr[data-latent]')].map((r) => Number(r.dataset.latent))"
+    )
+    assert rows == ranked[40:80] and "from=40" in tab.page.url
     tab.page.click("#text-strip .lw-chip[data-index='5']")
     tab.wait("document.querySelectorAll('#token-latents button[data-latent]').length === 16")
     first = tab.page.get_attribute("#token-latents button[data-latent]", "data-latent")
     tab.page.click("#token-latents button[data-latent]")
     tab.wait(READY + f" && document.getElementById('dashboard-title').textContent === 'Latent {first}'")
     assert f"latent={first}" in tab.page.url and "token=5" in tab.page.url
+    tab.page.check("#checkpoint-sentences input[data-correct]")
+    tab.page.click("#checkpoint-sentences button.run")
+    tab.wait("!document.querySelector('#checkpoint-sentences .reveal').hidden && " + READY, timeout=60)
+    assert tab.page.evaluate(SHOWN)["title"] == "Latent 13" and "latent=13" in tab.page.url
+    assert "right" in tab.page.get_attribute("#checkpoint-sentences .verdict", "class")
+    assert tab.errors == []
+
+
+def test_refusals_are_named_on_the_page(tab):
     opened(tab, f"?model=shakespeare-char&sae={SAE}&latent=4096")
     assert "latent 4096 is out of range" in tab.text("#banner")
     opened(tab, "?model=shakespeare-char&sae=nope")
     assert "unknown SAE 'nope'" in tab.text("#banner")
+    opened(tab, f"?model=induction-2l&sae={SAE}")
+    assert "blocks.2.hook_resid_pre" in tab.text("#banner")
     assert all(is_local(url) for url in tab.requests)

@@ -44,6 +44,53 @@ class LatentsOut(BaseModel):
     max_activation: list[float] = Field(description="per latent: its largest activation on the corpus")
 
 
+class ExampleOut(BaseModel):
+    sequence: int
+    position: int
+    value: float
+    start: int = Field(description="the window's first position in its sequence")
+    token_ids: list[int]
+    tokens: list[str]
+    values: list[float] = Field(description="the latent's activation on each token of the window")
+
+
+class QuantileOut(BaseModel):
+    low: float
+    high: float
+    count: int = Field(description="corpus tokens whose activation is in (low, high]")
+    examples: list[ExampleOut]
+
+
+class LogitOut(BaseModel):
+    token: str
+    id: int
+    value: float
+
+
+class NeighbourOut(BaseModel):
+    index: int
+    cosine: float
+
+
+class DashboardOut(BaseModel):
+    """`sae.dashboard.LatentDashboard.to_dict()`, field for field."""
+
+    result_type: str
+    kind: str
+    index: int
+    hook_name: str
+    density: float
+    max_activation: float
+    top_examples: list[ExampleOut]
+    quantile_examples: list[QuantileOut]
+    histogram: dict[str, list[float]] = Field(description="edges and counts of the positive activations")
+    top_logits: list[LogitOut]
+    bottom_logits: list[LogitOut]
+    neighbours: list[NeighbourOut]
+    tokens_seen: int
+    notes: list[str]
+
+
 class TokenLatents(BaseModel):
     latents: list[int] = Field(description="the latents firing on this token, strongest first")
     values: list[float]
@@ -98,10 +145,10 @@ def latents(body: FeaturesBody, request: Request) -> Response:
         )
 
 
-@router.post("/dashboard")
-def dashboard(body: DashboardBody, request: Request) -> dict[str, Any]:
+@router.post("/dashboard", response_model=DashboardOut)
+def dashboard(body: DashboardBody, request: Request) -> Response:
     with request.app.state.models.hold(body.model) as held:
-        return compute.dashboard(held, body.sae, body.latent)
+        return reply(DashboardOut.model_validate(compute.dashboard(held, body.sae, body.latent)))
 
 
 @router.post("/text", response_model=TextOut)

@@ -45,9 +45,10 @@ class FeaturesPage {
     $("sae").addEventListener("change", () => this.setSae($("sae").value));
     $("sort").addEventListener("change", () => {
       this.state.sort = $("sort").value;
-      this.writeUrl();
-      this.showList();
+      this.setFrom(0);
     });
+    $("list-previous").addEventListener("click", () => this.setFrom(this.state.from - LIST_ROWS));
+    $("list-next").addEventListener("click", () => this.setFrom(this.state.from + LIST_ROWS));
     this.lesson = new Lesson($("lesson"), this);
   }
 
@@ -66,6 +67,7 @@ class FeaturesPage {
       onChange: (prompt) => {
         this.state.prompt = prompt;
         this.state.token = null;
+        if (this.state.sort === "text") this.state.from = 0;
         this.show();
       },
     });
@@ -99,18 +101,26 @@ class FeaturesPage {
     this.state.sae = null;
     this.state.latent = null;
     this.state.token = null;
+    this.state.from = 0;
     this.track(this.prompt.setModel(id, { notify: false })).then(() => this.show());
   }
 
   setSae(name) {
     this.state.sae = name;
     this.state.latent = null;
+    this.state.from = 0;
     this.show();
   }
 
   setLatent(latent) {
     this.state.latent = latent;
     this.show();
+  }
+
+  setFrom(rank) {
+    this.state.from = Math.max(0, rank);
+    this.writeUrl();
+    this.showList();
   }
 
   setToken(token) {
@@ -223,9 +233,9 @@ class FeaturesPage {
     const byText = this.state.sort === "text" && this.text;
     const head = document.createElement("tr");
     for (const h of ["latent", "density", "max on corpus", ...(byText ? ["max on your text", "tokens"] : [])]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
-    let order;
-    if (byText) order = this.text.latents.slice(0, LIST_ROWS);
-    else order = out.density.map((d, index) => ({ index, d })).sort((a, b) => b.d - a.d || a.index - b.index).slice(0, LIST_ROWS);
+    const ranked = byText ? this.text.latents : out.density.map((d, index) => ({ index, d })).sort((a, b) => b.d - a.d || a.index - b.index);
+    const from = Math.min(this.state.from, Math.max(0, ranked.length - 1));
+    const order = ranked.slice(from, from + LIST_ROWS);
     const rows = order.map((item) => {
       const i = item.index;
       const tr = document.createElement("tr");
@@ -239,9 +249,12 @@ class FeaturesPage {
     });
     table.replaceChildren(head, ...rows);
     const dead = out.density.filter((d) => d === 0).length;
+    const ranks = `ranks ${from + 1} to ${from + rows.length}`;
     $("list-note").textContent = byText
-      ? `${this.text.latents.length} latents fire somewhere on your text; the ${rows.length} strongest.`
-      : `The ${rows.length} densest of ${out.d_sae} latents, on ${out.corpus_tokens} held-out tokens; ${dead} never fire on them.`;
+      ? `${ranked.length} latents fire somewhere on your text, strongest first: ${ranks}.`
+      : `${out.d_sae} latents by density on ${out.corpus_tokens} held-out tokens, densest first: ${ranks}; ${dead} never fire on them.`;
+    $("list-previous").disabled = from === 0;
+    $("list-next").disabled = from + LIST_ROWS >= ranked.length;
   }
 
   showDashboard() {

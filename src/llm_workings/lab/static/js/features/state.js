@@ -1,5 +1,5 @@
 // The Features page's whole state in its URL: the model, the SAE, the open latent, the list's order,
-// the learner's text (or ids) and the token whose latents are shown. Loading the URL redraws the view.
+// the list's first rank, the learner's text (or ids) and the token whose latents are shown. Loading the URL redraws the view.
 
 import { promptFromQuery, promptToQuery } from "../prompt-input.js";
 
@@ -21,6 +21,7 @@ export function parseState(search) {
     sort: SORTS.includes(sort) ? sort : "density",
     prompt: promptFromQuery(search) ?? DEFAULT_PROMPT,
     token: integer(query.get("token")),
+    from: Math.max(0, integer(query.get("from")) ?? 0), // the list's first rank
   };
 }
 
@@ -32,5 +33,6 @@ export function formatState(state) {
   if (state.sort !== "density") query.set("sort", state.sort);
   if (state.prompt.ids || state.prompt.text !== DEFAULT_PROMPT.text) promptToQuery(state.prompt, query);
   if (state.token !== null) query.set("token", String(state.token));
+  if (state.from) query.set("from", String(state.from));
   return `?${query}`;
 }
