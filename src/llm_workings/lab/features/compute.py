@@ -13,15 +13,17 @@ the first request for an SAE takes about a second on a laptop CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError
 from ..steering.compute import Lru
+from . import training
 
 CORPUS_TOKENS = 4096
 TEXT_TOP = 16  # latents listed per token of the learner's text: all of a bundled TopK SAE's k
 
-CORPORA = Lru(4)  # (model id, model stamp, SAE) -> Corpus
+CORPORA = Lru(4)  # (model id, model stamp, SAE, its folder) -> Corpus
 DASHBOARDS = Lru(256)  # (model id, model stamp, SAE, latent) -> dashboard dict
 
 
@@ -34,23 +36,35 @@ class Corpus:
     max_activation: list[float]
 
 
-def bundled() -> list[dict[str, Any]]:
-    """Every bundled SAE's card, as the page lists them."""
+def cards(runs_dir: Path) -> list[dict[str, Any]]:
+    """Every bundled SAE's card, then those trained from the page (`training.py`), as the page lists them."""
     from ...sae import bundled as saes
 
-    return [saes.bundled_card(name) for name in saes.list_bundled()]
+    return [saes.bundled_card(name) for name in saes.list_bundled()] + [
+        card(name, runs_dir) for name in training.trained_names(runs_dir)
+    ]
 
 
-def card(name: str) -> dict[str, Any]:
+def sae_dir(name: str, runs_dir: Path) -> Path:
     from ...sae import bundled as saes
 
     names = saes.list_bundled()
-    if name not in names:
-        raise ApiError(f"unknown SAE {name!r}; the bundled SAEs are {', '.join(names)}", status=404, field="sae")
-    return saes.bundled_card(name)
+    if name in names:
+        return saes.sae_dir(name)
+    trained = training.trained_dir(runs_dir, name)
+    if trained is None:
+        known = ", ".join(names + training.trained_names(runs_dir))
+        raise ApiError(f"unknown SAE {name!r}; the SAEs here are {known}", status=404, field="sae")
+    return trained
 
 
-def _load(held: Any, name: str) -> Corpus:
+def card(name: str, runs_dir: Path) -> dict[str, Any]:
+    from ...sae import bundled as saes
+
+    return saes.bundled_card(sae_dir(name, runs_dir))
+
+
+def _load(held: Any, name: str, runs_dir: Path) -> Corpus:
     import torch
 
     from ...sae import bundled as saes
@@ -58,8 +72,8 @@ def _load(held: Any, name: str) -> Corpus:
     from ...sae.config import SAEError
     from ...sae.dashboard import latent_activations
 
-    info = card(name)
-    sae = saes.load_bundled(name)
+    info = card(name, runs_dir)
+    sae = saes.load_bundled(sae_dir(name, runs_dir))
     try:
         check_sae_fits(sae, held.model)
     except SAEError as e:
@@ -84,8 +98,9 @@ def _load(held: Any, name: str) -> Corpus:
     )
 
 
-def corpus(held: Any, name: str) -> Corpus:
-    return CORPORA.get((held.entry.id, held.entry.stamp, name), lambda: _load(held, name))
+def corpus(held: Any, name: str, runs_dir: Path) -> Corpus:
+    key = (held.entry.id, held.entry.stamp, name, str(sae_dir(name, runs_dir)))
+    return CORPORA.get(key, lambda: _load(held, name, runs_dir))
 
 
 def check_latent(loaded: Corpus, name: str, latent: int) -> None:
@@ -94,9 +109,9 @@ def check_latent(loaded: Corpus, name: str, latent: int) -> None:
         raise ApiError(f"latent {latent} is out of range: {name} has latents 0 to {d_sae - 1}", field="latent")
 
 
-def dashboard(held: Any, name: str, latent: int) -> dict[str, Any]:
+def dashboard(held: Any, name: str, latent: int, runs_dir: Path) -> dict[str, Any]:
     """The engine's dashboard of one latent on the corpus, computed once per (model, SAE, latent)."""
-    loaded = corpus(held, name)
+    loaded = corpus(held, name, runs_dir)
     check_latent(loaded, name, latent)
 
     def build() -> dict[str, Any]:
@@ -108,12 +123,12 @@ def dashboard(held: Any, name: str, latent: int) -> dict[str, Any]:
     return DASHBOARDS.get((held.entry.id, held.entry.stamp, name, latent), build)
 
 
-def on_text(held: Any, name: str, ids: list[int]) -> Any:
+def on_text(held: Any, name: str, ids: list[int], runs_dir: Path) -> Any:
     """Every latent's activation on each token of the learner's text: [pos, d_sae]."""
     import torch
 
     from ...sae.dashboard import latent_activations
 
-    loaded = corpus(held, name)
+    loaded = corpus(held, name, runs_dir)
     with held.lock, torch.no_grad():
         return latent_activations(loaded.sae, held.model, torch.tensor([ids]))[0]

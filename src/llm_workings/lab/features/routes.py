@@ -13,17 +13,34 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from ..jobs.routes import JobView
 from ..pages import reply
 from ..prompts import PromptIn, read_prompt
-from ..settings import Body
-from . import compute
+from ..settings import Body, Setting, SettingsTable
+from . import compute, training
 
 router = APIRouter(prefix="/api/features")
+
+
+TRAIN_SETTINGS = SettingsTable(
+    (
+        Setting("layer", "int", 1, "Layer", "The SAE reads blocks.L.hook_resid_pre, the stream entering block L.", min=0, max=95),
+        Setting("d_sae", "choice", "256", "Latents", "How many latents (d_sae).", choices=("128", "256", "512", "1024")),
+        Setting("k", "int", 8, "k", "Latents kept per token (TopK).", min=1, max=64),
+        Setting("steps", "int", 200, "Steps", "Adam updates, 512 activations each.", min=10, max=3000),
+    )
+)
+TrainSettings = TRAIN_SETTINGS.model("SAETrainSettings")
 
 
 class FeaturesBody(Body):
     model: str = Field(max_length=200)
     sae: str = Field(max_length=200)
+
+
+class TrainBody(Body):
+    model: str = Field(max_length=200)
+    settings: TrainSettings = Field(default_factory=TrainSettings)
 
 
 class DashboardBody(FeaturesBody):
@@ -111,8 +128,12 @@ class TextOut(BaseModel):
     latent_values: list[float] | None = Field(None, description="the requested latent's activation on each token")
 
 
+def _runs(request: Request) -> Any:
+    return request.app.state.config.runs_dir
+
+
 @router.get("/schema")
-def schema() -> dict[str, Any]:
+def schema(request: Request) -> dict[str, Any]:
     saes = [
         {
             "name": c["name"],
@@ -124,15 +145,16 @@ def schema() -> dict[str, Any]:
             "k": c["sae_config"].get("k"),
             "metrics": {k: c["metrics"][k] for k in ("l0", "explained_variance", "ce_loss_score", "dead_fraction")},
         }
-        for c in compute.bundled()
+        for c in compute.cards(_runs(request))
     ]
-    return {"saes": saes, "limits": {"corpus_tokens": compute.CORPUS_TOKENS, "text_top": compute.TEXT_TOP}}
+    limits = {"corpus_tokens": compute.CORPUS_TOKENS, "text_top": compute.TEXT_TOP}
+    return {"saes": saes, "limits": limits, "train_settings": TRAIN_SETTINGS.to_json()}
 
 
 @router.post("/latents", response_model=LatentsOut)
 def latents(body: FeaturesBody, request: Request) -> Response:
     with request.app.state.models.hold(body.model) as held:
-        loaded = compute.corpus(held, body.sae)
+        loaded = compute.corpus(held, body.sae, _runs(request))
         return reply(
             LatentsOut(
                 sae=body.sae,
@@ -148,17 +170,17 @@ def latents(body: FeaturesBody, request: Request) -> Response:
 @router.post("/dashboard", response_model=DashboardOut)
 def dashboard(body: DashboardBody, request: Request) -> Response:
     with request.app.state.models.hold(body.model) as held:
-        return reply(DashboardOut.model_validate(compute.dashboard(held, body.sae, body.latent)))
+        return reply(DashboardOut.model_validate(compute.dashboard(held, body.sae, body.latent, _runs(request))))
 
 
 @router.post("/text", response_model=TextOut)
 def text(body: TextBody, request: Request) -> Response:
     with request.app.state.models.hold(body.model) as held:
-        loaded = compute.corpus(held, body.sae)  # refuses a bad SAE before the prompt is read
+        loaded = compute.corpus(held, body.sae, _runs(request))  # refuses a bad SAE before the prompt is read
         if body.latent is not None:
             compute.check_latent(loaded, body.sae, body.latent)
         prompt = read_prompt(held, body.prompt)
-        acts = compute.on_text(held, body.sae, prompt.ids)  # [pos, d_sae]
+        acts = compute.on_text(held, body.sae, prompt.ids, _runs(request))  # [pos, d_sae]
         per_token = []
         for row in acts:
             values, indices = row.topk(min(compute.TEXT_TOP, row.numel()))
@@ -176,3 +198,14 @@ def text(body: TextBody, request: Request) -> Response:
         return reply(
             TextOut(ids=prompt.ids, str_tokens=prompt.str_tokens, per_token=per_token, latents=ranked, latent_values=column)
         )
+
+
+@router.post("/train", status_code=202, response_model=JobView)
+def train(body: TrainBody, request: Request) -> JobView:
+    """Start training a TopK SAE as a lab job; follow it at /api/jobs/{id} (its result names the SAE)."""
+    settings = body.settings.model_dump()
+    settings["d_sae"] = int(settings["d_sae"])
+    with request.app.state.models.hold(body.model) as held:
+        run, params = training.prepare(held, settings, _runs(request), request.app.state.jobs)
+    job = request.app.state.jobs.submit(training.KIND, run, params)
+    return JobView(**request.app.state.jobs.view(job.id))
