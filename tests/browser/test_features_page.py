@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import check_shown, is_local
+from conftest import VIEWPORT, LabPage
+
+from llm_workings.lab.config import LabConfig
+from llm_workings.lab.server import serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_thread")]
 
@@ -92,3 +96,33 @@ def test_refusals_are_named_on_the_page(tab):
     opened(tab, f"?model=induction-2l&sae={SAE}")
     assert "blocks.2.hook_resid_pre" in tab.text("#banner")
     assert all(is_local(url) for url in tab.requests)
+
+
+@pytest.mark.slow
+def test_an_sae_trained_from_the_page_joins_the_list_and_opens(browser, tmp_path):
+    lab = serve_in_thread(LabConfig(runs_dir=tmp_path / "runs"))
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = LabPage(context.new_page(), lab.url)
+    tab.page.on("request", lambda r: tab.requests.append(r.url))
+    tab.page.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
+    try:
+        opened(tab, "?model=shakespeare-char&text=To+be")
+        tab.page.click("#train-panel summary")
+        for name, value in (("layer", "1"), ("k", "4"), ("steps", "10")):
+            tab.page.fill(f"#train-settings input[name='{name}']", value)
+            tab.page.dispatch_event(f"#train-settings input[name='{name}']", "change")
+        tab.page.select_option("#train-settings select[name='d_sae']", "128")
+        tab.page.click("#train-start")
+        name = "trained.shakespeare-char-resid1-topk128-k4-run1"
+        tab.wait(f"document.getElementById('sae').value === '{name}' && " + READY, timeout=120)
+        assert (
+            f"sae={name}" in tab.page.url and (tmp_path / "runs" / "saes" / name.removeprefix("trained.") / "card.json").is_file()
+        )
+        text = api(tab, "text", {"model": "shakespeare-char", "sae": name, "prompt": {"text": "To be"}})
+        shown = tab.page.evaluate(SHOWN)
+        assert [v for _, v in shown["chips"]] == [row["values"][0] for row in text["per_token"]]
+        assert all(is_local(url) for url in tab.requests)
+        assert tab.errors == []
+    finally:
+        context.close()
+        lab.shutdown()

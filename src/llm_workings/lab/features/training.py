@@ -91,13 +91,16 @@ def train(ctx: Any, model_id: str, sae_cfg: Any, train_cfg: Any, out: Path) -> d
     source = ModelActivations(
         model, sae_cfg.hook_name, bundled.token_source(model_id), train_cfg.buffer_tokens, train_cfg.harvest_batch, train_cfg.seed
     )
-    steps = train_cfg.steps
+    steps, started = train_cfg.steps, time.perf_counter()
 
     def on_step(step: int, metrics: dict[str, float]) -> None:
-        ctx.progress(step / steps, f"step {step} of {steps}", step=step, mse=metrics["mse"], l0=metrics["l0"])
+        rate = step * train_cfg.batch_size / max(time.perf_counter() - started, 1e-9)
+        ctx.progress(
+            step / steps, f"step {step} of {steps}", step=step, steps=steps, loss=metrics["loss"], mse=metrics["mse"],
+            l0=metrics["l0"], tokens_per_second=rate,
+        )  # fmt: skip
         ctx.check_cancelled()  # its exception stops the run, the checkpoint intact
 
-    started = time.perf_counter()
     result = SAETrainer(sae_cfg, train_cfg, source, run_dir=out, progress=False, on_step=on_step).train()
     tokens = bundled.evaluation_tokens(model_id)
     metrics = evaluate_sae(result.sae, model, tokens).scalars()

@@ -8,7 +8,9 @@ import { request } from "../api.js";
 import { fmt } from "../format.js";
 import { Lesson } from "../lesson.js";
 import { promptInput } from "../prompt-input.js";
+import { Controls } from "../controls.js";
 import { barChart } from "../views/bar-chart.js";
+import { jobPanel } from "../views/job-panel.js";
 import { modelPicker } from "../views/model-picker.js";
 import { tokenStrip } from "../views/token-strip.js";
 import { formatState, parseState } from "./state.js";
@@ -50,6 +52,32 @@ class FeaturesPage {
     $("list-previous").addEventListener("click", () => this.setFrom(this.state.from - LIST_ROWS));
     $("list-next").addEventListener("click", () => this.setFrom(this.state.from + LIST_ROWS));
     this.lesson = new Lesson($("lesson"), this);
+    this.training = Object.fromEntries(schema.train_settings.map((s) => [s.name, s.default]));
+    this.trainControls = new Controls({ settings: schema.train_settings }, { layer: $("train-settings"), d_sae: $("train-settings"), k: $("train-settings"), steps: $("train-settings") }, (name, value) => {
+      this.training[name] = value;
+    });
+    this.trainControls.set(this.training);
+    this.job = jobPanel($("train-job"), { form: false, onFinished: (result) => this.trained(result) });
+    $("train-start").addEventListener("click", () => this.train());
+  }
+
+  async train() {
+    const note = $("train-note");
+    this.trainControls.flag(null);
+    try {
+      const job = await request("POST", "/api/features/train", { model: this.state.model, settings: this.training });
+      note.textContent = `Training ${job.params.sae} at ${job.params.hook_name}.`;
+      this.job.follow(job);
+    } catch (error) {
+      note.textContent = `Not started: ${error.message}`;
+      this.trainControls.flag(error.field);
+    }
+  }
+
+  async trained(result) {
+    this.schema = await request("GET", "/api/features/schema");
+    $("train-note").textContent = `${result.sae} is ready: L0 ${fmt(result.metrics.l0)}, explained variance ${fmt(result.metrics.explained_variance)}.`;
+    this.setSae(result.sae);
   }
 
   saesOf(model) {
