@@ -57,7 +57,8 @@ class FeaturesPage {
       this.training[name] = value;
     });
     this.trainControls.set(this.training);
-    this.job = jobPanel($("train-job"), { form: false, onFinished: (result) => this.trained(result) });
+    // kind: the panel picks up a running SAE job on page open (where the panel supports the option)
+    this.job = jobPanel($("train-job"), { form: false, kind: "sae-train", onFinished: (result) => this.trained(result) });
     $("train-start").addEventListener("click", () => this.train());
   }
 
@@ -75,6 +76,7 @@ class FeaturesPage {
   }
 
   async trained(result) {
+    if (!result?.sae) return; // a job of another kind the panel picked up
     this.schema = await request("GET", "/api/features/schema");
     $("train-note").textContent = `${result.sae} is ready: L0 ${fmt(result.metrics.l0)}, explained variance ${fmt(result.metrics.explained_variance)}.`;
     this.setSae(result.sae);
