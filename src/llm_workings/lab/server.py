@@ -32,6 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import (
     backprop,
+    features,
     grokking,
     heads,
     induction,
@@ -76,6 +77,7 @@ PAGES: tuple[Page, ...] = (
     grokking.PAGE,
     train.PAGE,
     steering.PAGE,
+    features.PAGE,
 )
 SERVICES = (models.router, jobs.router, prompts.router)
 HOME = "index.html"

@@ -79,7 +79,10 @@ def schema() -> dict[str, Any]:
     return {
         "settings": SETTINGS.to_json(),
         "probes": {name: label for name, (_, label) in PROBES.items()},
-        "saes": [{"name": name, "model": bundled_card(name)["model"], "hook": bundled_card(name)["hook_name"]} for name in list_bundled()],
+        "saes": [
+            {"name": name, "model": bundled_card(name)["model"], "hook": bundled_card(name)["hook_name"]}
+            for name in list_bundled()
+        ],
         "limits": {"new_tokens": MAX_NEW_TOKENS, "sweep_points": SWEEP_POINTS},
     }
 
