@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import backprop, heads, inside, jobs, models, prompts, steering, tokens, train
+from . import backprop, finetune, heads, inside, jobs, models, prompts, steering, tokens, train
 from .config import LabConfig
 from .errors import ApiError, describe_validation_error
 from .jobs.runs import remove_stale_temporaries
@@ -49,7 +49,7 @@ SAFETY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-PAGES: tuple[Page, ...] = (backprop.PAGE, tokens.PAGE, inside.PAGE, heads.PAGE, train.PAGE, steering.PAGE)
+PAGES: tuple[Page, ...] = (backprop.PAGE, tokens.PAGE, inside.PAGE, heads.PAGE, train.PAGE, steering.PAGE, finetune.PAGE)
 SERVICES = (models.router, jobs.router, prompts.router)
 HOME = "index.html"
 log = logging.getLogger("llm_workings.lab")
