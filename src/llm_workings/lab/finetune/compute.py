@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ApiError
 from ..jobs.finetuning import EVAL_BATCH_SIZE, EVAL_BATCHES, finished, read_record
 
-LAMBDAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # the slider's stops
+LAMBDAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)  # the slider's stops
 
 
 @dataclass
