@@ -151,3 +151,22 @@ def test_spectra_and_the_task_vector_are_the_engines(client, finished, engine):
     assert at[1.0]["target_val_loss"] == pytest.approx(last["target_val_loss"], abs=1e-5)  # λ = 1: the fine-tuned model
     listed = client.get("/api/fine-tuning/runs").json()["runs"]
     assert [(r["name"], r["finished"]) for r in listed] == [(name, True)]
+
+
+@pytest.mark.slow
+def test_a_full_fine_tuning_run_changes_every_direction_and_has_nothing_to_merge(client):
+    job = start(client, {"method": "full", "lr": 1e-3, "steps": 2, "eval_every": 2, "batch_size": 4}).json()
+    assert job["params"]["name"] == "shakespeare-char-austen-full-run1"
+    wait_for(lambda: client.get(f"/api/jobs/{job['id']}").json()["state"] not in ("queued", "running"), timeout=180)
+    view = client.get(f"/api/jobs/{job['id']}").json()
+    assert view["state"] == "done", view["error"]
+    name = view["result"]["run"]
+    assert view["result"]["trainable"] == sum(p.numel() for p in zoo.load("shakespeare-char")[0].parameters())
+    out = client.post("/api/fine-tuning/generate", json={"run": name, "prompt": {"text": "KING:"}, "seed": 1}).json()
+    assert out["merged_is_tuned"] is True and out["merged"]["ids"] == out["tuned"]["ids"]
+    base, _ = zoo.load("shakespeare-char")
+    tokens = torch.tensor([base.tokenizer.encode("KING:")])
+    kwargs = dict(max_new_tokens=80, temperature=0.8, seed=1, stop_at_eos=False, crop_context=True)
+    assert out["base"]["ids"] == base.generate(tokens, **kwargs)[0, tokens.shape[1] :].tolist()
+    modules = client.post("/api/fine-tuning/spectra", json={"run": name}).json()["modules"]
+    assert all(m["rank"] > 2 for m in modules)  # two AdamW steps already change every map in many directions
