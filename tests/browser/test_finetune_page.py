@@ -122,6 +122,9 @@ def test_a_run_is_cancelled_paused_resumed_and_shows_the_engines_numbers(finetun
         assert same_number(value, at[key])
         check_shown(text, at[key])
 
+    # the run is listed, to be shown again later
+    tab.wait(f"!!document.querySelector('#run-list li[data-run=\"{name}\"] .ft-open')", timeout=10)
+
     # the URL redraws the same view
     url = page.url
     page.goto(url)

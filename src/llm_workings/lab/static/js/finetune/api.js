@@ -5,6 +5,7 @@ import { request } from "../api.js";
 
 export const finetune = {
   schema: () => request("GET", "/api/fine-tuning/schema"),
+  runs: () => request("GET", "/api/fine-tuning/runs"),
   run: (name) => request("GET", `/api/fine-tuning/runs/${encodeURIComponent(name)}`),
   generate: (body) => request("POST", "/api/fine-tuning/generate", body),
   spectra: (run) => request("POST", "/api/fine-tuning/spectra", { run }),

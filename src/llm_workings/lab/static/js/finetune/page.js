@@ -38,6 +38,7 @@ class FineTunePage {
       body: () => ({ kind: "finetune", settings: this.urlState.changed(this.state) }),
       onProgress: (point) => this.onProgress(point),
       onFinished: (result) => this.showRun(result.run),
+      onState: () => this.listRuns(),
     });
     $("generate").addEventListener("click", () => this.generate());
     $("module").addEventListener("change", () => this.setView({ module: $("module").value }));
@@ -46,6 +47,28 @@ class FineTunePage {
     $("gen-seed").value = this.state.gen_seed;
     this.lesson = new Lesson($("lesson"), this);
     if (this.state.run) this.showRun(this.state.run);
+    this.listRuns();
+  }
+
+  // The runs folder's fine-tuning runs: a finished one opens below, a paused one resumes.
+  async listRuns() {
+    const { runs } = await this.track(api.runs());
+    $("run-list").replaceChildren(
+      ...runs.map((run) => {
+        const item = Object.assign(document.createElement("li"), { textContent: `${run.name} ` });
+        item.dataset.run = run.name;
+        if (run.finished) {
+          const open = Object.assign(document.createElement("button"), { type: "button", className: "ft-open", textContent: "Show" });
+          open.addEventListener("click", () => this.showRun(run.name));
+          item.append(open);
+        } else if (!run.job) {
+          const resume = Object.assign(document.createElement("button"), { type: "button", className: "ft-resume", textContent: "Resume" });
+          resume.addEventListener("click", () => this.panel.resume(run.name));
+          item.append(resume);
+        } else item.append("(training)");
+        return item;
+      }),
+    );
   }
 
   setSetting(name, value) {
