@@ -23,6 +23,7 @@ from ..errors import ApiError
 from ..jobs.finetuning import EVAL_BATCH_SIZE, EVAL_BATCHES, finished, read_record
 
 LAMBDAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)  # the slider's stops
+_LOADING = threading.Lock()  # the page asks for a new run's figures at once: load it once, not once per request
 
 
 @dataclass
@@ -100,7 +101,8 @@ def load_run(directory: Path) -> LoadedRun:
             "run",
         )
     result = directory / ("lora.json" if record["settings"]["method"] == "lora" else "model/config.json")
-    return _load(str(directory), result.stat().st_mtime)  # a run redone under the same name is loaded anew
+    with _LOADING:
+        return _load(str(directory), result.stat().st_mtime)  # a run redone under the same name is loaded anew
 
 
 def generations(run: LoadedRun, ids: list[int], new_tokens: int, temperature: float, seed: int) -> dict[str, list[int]]:
