@@ -1,5 +1,5 @@
-"""The Fine-tuning page in chromium: the form is filled from the URL, a run started from the page
-streams its learning and forgetting, a cancelled run leaves nothing, a paused run resumes (its curve
+"""The Fine-tuning page in chromium: the rank checkpoint starts its run and reveals, a cancelled run
+leaves nothing, the form is filled from the URL, a run started from the page streams its learning and forgetting, a paused run resumes (its curve
 kept) and finishes; then every number the page shows equals the engine's as the API serves it (the
 API tests check those against the engine itself), the URL reproduces the view, nothing leaves
 127.0.0.1 and the console stays clean."""
@@ -53,12 +53,17 @@ def test_a_run_is_cancelled_paused_resumed_and_shows_the_engines_numbers(finetun
     api = httpx.Client(base_url=base, timeout=120)  # the first analysis of a run loads it and its task
     step = f"parseInt(document.querySelector('{PANEL} [data-metric=step]').textContent)"
 
-    # a cancelled run leaves nothing
-    tab.open("?rank=2&alpha=4&steps=2000", path="/fine-tuning")
+    # the rank checkpoint: a prediction, then its run starts (rank 16) and the reveal shows; cancelled, it leaves nothing
+    tab.open("", path="/fine-tuning")
     tab.wait("!!window.finetunePage")
-    assert page.input_value("#control-rank") == "2" and page.input_value("#control-steps") == "2000"
-    page.click(f"{PANEL} .lw-job-start")
+    checkpoint = "#checkpoint-rank"
+    page.check(f"{checkpoint} input[data-correct]")
+    page.click(f"{checkpoint} button.run")
+    tab.wait(f"!document.querySelector('{checkpoint} .reveal').hidden", timeout=30)
+    assert "that is what happened" in page.locator(f"{checkpoint} .verdict").inner_text()
+    assert page.input_value("#control-rank") == "16" and "rank=16" in page.url
     tab.wait(f"{step} >= 1", timeout=120)
+    assert tab.page.evaluate("window.finetunePage.panel.job.params.settings.rank") == 16
     page.click(f"{PANEL} .lw-job-cancel")
     wait_state(tab, "cancelled", timeout=10)
     assert not folder.exists() or not any(folder.iterdir())
@@ -73,6 +78,8 @@ def test_a_run_is_cancelled_paused_resumed_and_shows_the_engines_numbers(finetun
     # a short run: paused after its step-10 evaluation, resumed, finished
     tab.open(SHORT, path="/fine-tuning")
     tab.wait("!!window.finetunePage")
+    for control, value in (("rank", "2"), ("alpha", "4"), ("batch_size", "4"), ("steps", "30"), ("eval_every", "10")):
+        assert page.input_value(f"#control-{control}") == value, control  # the form is the URL's
     page.click(f"{PANEL} .lw-job-start")
     tab.wait("!!document.querySelector('.ft-evals tr[data-step=\"10\"]')", timeout=120)
     page.click(f"{PANEL} .lw-job-pause")
