@@ -33,6 +33,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from . import (
     backprop,
     features,
+    finetune,
     grokking,
     heads,
     induction,
@@ -78,6 +79,7 @@ PAGES: tuple[Page, ...] = (
     train.PAGE,
     steering.PAGE,
     features.PAGE,
+    finetune.PAGE,
 )
 SERVICES = (models.router, jobs.router, prompts.router)
 HOME = "index.html"

@@ -2,6 +2,7 @@
 
     POST /api/jobs                  {"kind": "train", "recipe": "induction-2l", "overrides": {"steps": 300}}
                                     {"kind": "train", "resume": "induction-2l-run1"}   (see training.py)
+                                    {"kind": "finetune", "settings": {...}}             (see finetuning.py)
     GET  /api/jobs                  every job the lab remembers, queued ones with their place
     GET  /api/jobs/{id}             one job: state, place, progress, metrics, result or error
     GET  /api/jobs/{id}/events      Server-Sent Events: "progress" per update, "state" on each change
@@ -16,10 +17,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from . import finetuning
 from .events import job_events
 from .manager import JobManager
 from .training import TrainRequest, prepare
@@ -68,9 +70,13 @@ def manager(request: Request) -> JobManager:
 Jobs = Annotated[JobManager, Depends(manager)]
 
 
+JobRequest = Annotated[TrainRequest | finetuning.FineTuneRequest, Field(discriminator="kind")]
+
+
 @router.post("", status_code=202)
-def start_job(body: TrainRequest, request: Request, jobs: Jobs) -> JobView:
-    run, params = prepare(body, request.app.state.config.runs_dir, jobs)
+def start_job(body: Annotated[JobRequest, Body()], request: Request, jobs: Jobs) -> JobView:
+    prepare_kind = finetuning.prepare if body.kind == finetuning.KIND else prepare
+    run, params = prepare_kind(body, request.app.state.config.runs_dir, jobs)
     job = jobs.submit(body.kind, run, params)
     return JobView(**jobs.view(job.id))
 

@@ -8,7 +8,8 @@
 // `pausable: true` adds Pause (the run stops with a checkpoint, the job ends "paused") and Resume
 // (a new job continues it; the loss line keeps what came before). `onProgress(point, job)` and
 // `onState(job)` hear every event; `panel.follow(job)` follows a job started elsewhere (a resume
-// from a list of runs); `panel.curve` is the loss line's {x, y}.
+// from a list of runs); `panel.curve` is the loss line's {x, y}. `kind` (default "train") is the job
+// kind it resumes (POST /api/jobs {kind, resume}) and picks up when the page opens mid-run.
 //
 // Progress comes as Server-Sent Events (GET /api/jobs/{id}/events, same origin, so CSP
 // connect-src 'self' allows it). The stream ends after the final state; the panel closes its
@@ -51,7 +52,7 @@ function describe(job) {
 
 export function jobPanel(
   el,
-  { recipe = "induction-2l", steps = 200, form: ownForm = true, body = null, pausable = false, onFinished = () => {}, onProgress = () => {}, onState = () => {} } = {},
+  { recipe = "induction-2l", steps = 200, kind = "train", form: ownForm = true, body = null, pausable = false, onFinished = () => {}, onProgress = () => {}, onState = () => {} } = {},
 ) {
   linkStylesheet();
   el.replaceChildren();
@@ -190,7 +191,7 @@ export function jobPanel(
     if (!name) return;
     resumeButton.disabled = true;
     try {
-      const job = await post("/api/jobs", { kind: "train", resume: name });
+      const job = await post("/api/jobs", { kind, resume: name });
       follow(job, { keepUpTo: job.params.resumed_from, curve });
     } catch (error) {
       status.textContent = `Could not resume: ${error.message}`;
@@ -217,7 +218,7 @@ export function jobPanel(
   fetch("/api/jobs")
     .then((response) => (response.ok ? response.json() : { jobs: [] }))
     .then(({ jobs }) => {
-      const current = jobs.filter((j) => j.kind === "train" && !FINAL.has(j.state)).pop();
+      const current = jobs.filter((j) => j.kind === kind && !FINAL.has(j.state)).pop();
       if (current && !panel.job) follow(current);
     })
     .catch(() => {});
