@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError
-from ..steering.compute import Lru
+from ..memo import Lru
 from . import training
 
 CORPUS_TOKENS = 4096

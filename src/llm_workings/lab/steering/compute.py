@@ -13,35 +13,15 @@ every position: added only after the prompt, it could not change the first token
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from ..errors import ApiError
+from ..memo import Lru
 from .settings import MAX_PAIRS, PROBES, SWEEP_POINTS
 
 PROBE_CHARS = 40_000  # of the corpus's validation text the probe reads (its start, so quote state is known)
 PROBE_WINDOWS = 24
 NEUTRAL = (8, 64)  # windows x tokens of neutral text, read after the probe's part
-
-
-class Lru:
-    """A few built things, by key, shared by every request (building a probe's direction takes seconds)."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: Any, build: Any) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = build()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
 
 
 VECTORS = Lru(16)

@@ -2,13 +2,11 @@
 
 Each route holds its model from the lab's cache for the length of the request, tokenizes with the
 model's own tokenizer, and calls compute.py; nothing about a request is kept between requests
-except the last few logits rows the sampling panel reshapes (see `LogitsRows`).
+except the last few logits rows the sampling panel reshapes (see `ROWS`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..errors import ApiError
+from ..memo import Lru
 from ..pages import reply
 from ..prompts import token_ids
 from . import compute, wire
@@ -25,29 +24,9 @@ from .settings import MAX_NEW_TOKENS, MAX_TEXT_CHARS, MAX_TOKENS, SETTINGS, Pred
 router = APIRouter(prefix="/api/tokens")
 
 
-class LogitsRows:
-    """The logits after a prefix, for the last few prefixes: dragging a sampling slider asks for the
-    same position again and again, and each answer then costs a softmax, not a forward pass."""
-
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._rows: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, compute_row: Any) -> Any:
-        with self._lock:
-            if key in self._rows:
-                self._rows.move_to_end(key)
-                return self._rows[key]
-        row = compute_row()
-        with self._lock:
-            self._rows[key] = row
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
-        return row
-
-
-ROWS = LogitsRows()
+# The logits after a prefix, for the last few prefixes: dragging a sampling slider asks for the
+# same position again and again, and each answer then costs a softmax, not a forward pass.
+ROWS = Lru(32)
 
 
 @contextmanager
